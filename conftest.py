@@ -1,0 +1,12 @@
+"""Root pytest configuration: each area owns one fixture module under tests/fixtures/."""
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+pytest_plugins = [
+    "tests.fixtures.servers",
+]
