@@ -9,4 +9,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 pytest_plugins = [
     "tests.fixtures.servers",
+    "tests.fixtures.llm",
+    "tests.fixtures.kg",
+    "tests.fixtures.retrieval",
+    "tests.fixtures.vlm",
+    "tests.fixtures.eval",
+    "tests.fixtures.agent",
+    "tests.fixtures.ui",
 ]

@@ -1,0 +1,57 @@
+"""Public models of the consultation facade, shared by the CLI, the UI, the API and evaluation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from kg.models import Observation, RankedDisease, Sex
+from retrieval.base import Passage
+
+ConsultationStatus = Literal["asking", "answered", "urgent", "needs_input"]
+
+
+class FollowUp(BaseModel):
+    """The one question the assistant is waiting on."""
+
+    finding_id: str
+    text: str  # as phrased to the patient
+    graph_text: str  # the graph's own question text
+    choices: list[str] = Field(default_factory=lambda: ["Yes", "No", "Don't know"])
+    information_gain: float = 0.0
+
+
+class ImageFinding(BaseModel):
+    label: str
+    finding_id: str | None = None
+    probability: float
+
+
+class TurnResult(BaseModel):
+    session_id: str
+    status: ConsultationStatus
+    message: str  # what the assistant says this turn (markdown)
+    follow_up: FollowUp | None = None
+    differential: list[RankedDisease] = Field(default_factory=list)
+    findings: list[Observation] = Field(default_factory=list)
+    passages: list[Passage] = Field(default_factory=list)
+    image_findings: list[ImageFinding] = Field(default_factory=list)
+    urgent: bool = False
+    urgent_reasons: list[str] = Field(default_factory=list)
+    next_steps: list[str] = Field(default_factory=list)
+    disclaimer: str = ""
+    questions_asked: int = 0
+
+
+class TranscriptEntry(BaseModel):
+    role: Literal["patient", "assistant"]
+    text: str
+
+
+class ConsultationState(BaseModel):
+    session_id: str
+    age: int | None = None
+    sex: Sex | None = None
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    last: TurnResult | None = None
