@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.retrieval",
     "tests.fixtures.vlm",
     "tests.fixtures.eval",
+    "tests.fixtures.ddx",
     "tests.fixtures.agent",
     "tests.fixtures.ui",
 ]
