@@ -1,0 +1,1 @@
+"""Evaluation: MIRAGE-style QA suites (``eval.qa``) and interactive diagnosis (``eval.ddx``)."""

@@ -1,0 +1,90 @@
+"""What a QA run needs, started from the settings: LLM, and per mode the index and the graph.
+
+The configured servers are used when set (OPENAI_BASE_URL, NEO4J_URI); otherwise the embedded
+ones are started for the run and stopped after it. An empty graph is loaded once
+(``kg.load_graph``); a missing index is built in ``settings.index_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from assistant.llm.base import ChatModel
+from assistant.services import embedded_graph_service, embedded_llm_service, graph_uri, llm_base_url
+from assistant.settings import Settings
+from assistant.supervisor import ServiceGroup
+from eval.qa.kg_context import KGContext
+from eval.qa.modes import Mode
+from kg.store import GraphStore
+from retrieval.base import Retriever
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QAResources:
+    chat: ChatModel
+    llm_base_url: str
+    retriever: Retriever | None = None
+    graph: GraphStore | None = None
+    kg: KGContext | None = None
+
+
+def open_retriever(settings: Settings) -> Retriever:
+    from retrieval import build_or_load_index
+
+    extra: list[dict[str, str]] = []
+    try:  # graph descriptions belong to the app's corpus when the kg package provides them
+        from kg import description_documents
+
+        extra = list(description_documents())
+    except ImportError:
+        log.info("kg.description_documents is not available; indexing the text corpus only")
+    return build_or_load_index(  # type: ignore[no-any-return]
+        settings.index_dir,
+        model=settings.retrieval.embedding_model,
+        extra_documents=extra,
+        limit=settings.retrieval.corpus_limit,
+    )
+
+
+def open_graph(settings: Settings, uri: str) -> GraphStore:
+    from kg import connect, load_graph
+
+    store: GraphStore = connect(
+        uri, settings.graph.user, settings.graph.password.get_secret_value(), settings.graph.database
+    )
+    stats = store.stats()
+    if not stats.labels.get("Disease"):
+        log.info("the graph is empty: loading it (one time)")
+        load_graph(store)
+    return store
+
+
+@contextmanager
+def open_resources(settings: Settings, modes: Sequence[Mode]) -> Iterator[QAResources]:
+    with ServiceGroup() as group, ExitStack() as stack:
+        base_url = settings.llm.base_url
+        if base_url is None:
+            log.info("starting the embedded LLM server")
+            base_url = llm_base_url(group.start(embedded_llm_service(settings)))
+        from assistant.llm import create_chat_model
+
+        chat = create_chat_model(settings.llm.model_copy(update={"base_url": base_url}))
+        if hasattr(chat, "close"):
+            stack.callback(chat.close)
+        resources = QAResources(chat=chat, llm_base_url=base_url)
+        if any(m.needs_retriever for m in modes):
+            resources.retriever = open_retriever(settings)
+        if any(m.needs_graph for m in modes):
+            uri = settings.graph.uri
+            if uri is None:
+                log.info("starting the embedded graph server")
+                uri = graph_uri(group.start(embedded_graph_service(settings)))
+            resources.graph = open_graph(settings, uri)
+            stack.callback(resources.graph.close)
+            resources.kg = KGContext(resources.graph)
+        yield resources
