@@ -1,0 +1,105 @@
+"""Request and response bodies of the HTTP API (responses reuse the consultation contracts)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from assistant.contracts import ConsultationState, TurnResult
+from ui.services import ComponentHealth
+
+# Generous for a patient's description, small enough that one request cannot tie up the LLM
+# context or the log. Longer text is a 422 with this limit named.
+MAX_MESSAGE_CHARS = 4000
+MAX_INDICATION_CHARS = 2000
+MAX_ANSWER_CHARS = 200
+
+MessageText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
+]
+AnswerText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ANSWER_CHARS)
+]
+
+
+def decode_image(data: str | None) -> bytes | None:
+    if data is None:
+        return None
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("image_base64 is not valid base64") from exc
+
+
+class ConsultationCreate(BaseModel):
+    """Opens a consultation; the opening message is optional (the assistant then asks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: MessageText | None = Field(default=None, examples=["I have had a fever and a cough for 3 days"])
+    age: int | None = Field(default=None, ge=0, le=130)
+    sex: Literal["M", "F"] | None = None
+    image_base64: str | None = Field(
+        default=None, description="Optional PNG/JPEG/DICOM image, base64-encoded", max_length=40_000_000
+    )
+
+    @model_validator(mode="after")
+    def _image_is_base64(self) -> ConsultationCreate:
+        decode_image(self.image_base64)
+        return self
+
+    def image(self) -> bytes | None:
+        return decode_image(self.image_base64)
+
+
+class MessageCreate(BaseModel):
+    """One patient turn: free text, or the answer to the pending follow-up question."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: MessageText | None = Field(default=None, examples=["It started after a long flight"])
+    answer: AnswerText | None = Field(
+        default=None, description="Answer to the pending question, e.g. 'Yes', 'No', \"Don't know\""
+    )
+    image_base64: str | None = Field(default=None, max_length=40_000_000)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MessageCreate:
+        if (self.text is None) == (self.answer is None):
+            raise ValueError("give exactly one of 'text' or 'answer'")
+        if self.answer is not None and self.image_base64 is not None:
+            raise ValueError("an image can only come with 'text', not with 'answer'")
+        decode_image(self.image_base64)
+        return self
+
+    def image(self) -> bytes | None:
+        return decode_image(self.image_base64)
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "degraded", "error"]
+    components: dict[str, ComponentHealth]
+    version: str
+
+
+class ReportDraftResponse(BaseModel):
+    """The draft as the report service returns it (FINDINGS / IMPRESSION and their grounds)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+__all__ = [
+    "ConsultationCreate",
+    "ConsultationState",
+    "HealthReport",
+    "MessageCreate",
+    "ReportDraftResponse",
+    "TurnResult",
+]
+
+
+def jsonable(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value

@@ -1,0 +1,210 @@
+"""The JSON API under /v1 and /healthz."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from assistant.contracts import ConsultationState, TurnResult
+from ui.api.auth import require_api_key
+from ui.api.images import SUPPORTED, sniff_image_kind
+from ui.api.models import (
+    MAX_INDICATION_CHARS,
+    ConsultationCreate,
+    HealthReport,
+    MessageCreate,
+    ReportDraftResponse,
+)
+from ui.api.problems import PROBLEM_MEDIA_TYPE, Problem
+from ui.health import overall_status, run_probes
+from ui.services import AppServices, ConsultationService, ReportService, ReportUnavailableError
+from vlm.base import ImageError, VisionUnavailableError
+
+log = logging.getLogger("ui.api")
+
+SessionId = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", description="Consultation id")
+]
+
+_PROBLEM = {"content": {PROBLEM_MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)"}
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: _PROBLEM for code in codes}
+
+
+def services_of(request: Request) -> AppServices:
+    services: AppServices = request.app.state.services
+    return services
+
+
+def _consultation(services: AppServices) -> ConsultationService:
+    if services.consultation is None:
+        raise Problem(503, "The consultation service is not running.", slug="consultation-unavailable")
+    return services.consultation
+
+
+def _check_image(data: bytes | None) -> None:
+    if data is None:
+        return
+    if not data:
+        raise Problem(422, "The image is empty.", slug="empty-image")
+    if sniff_image_kind(data) is None:
+        raise Problem(415, f"The upload is not a {SUPPORTED} image.", slug="unsupported-image")
+
+
+def _existing_state(consultation: ConsultationService, session_id: str) -> ConsultationState:
+    try:
+        state = consultation.state(session_id)
+    except LookupError as exc:  # KeyError and UnknownSessionError
+        raise _unknown(session_id) from exc
+    # A checkpointer answers an unknown thread with an empty state rather than an error.
+    if state.last is None and not state.transcript:
+        raise _unknown(session_id)
+    return state
+
+
+def _unknown(session_id: str) -> Problem:
+    return Problem(404, f"No consultation with id '{session_id}'.", slug="unknown-consultation")
+
+
+def _log_turn(services: AppServices, kind: str, session_id: str, text: str | None) -> None:
+    if services.settings.server.log_patient_text and text is not None:
+        log.info("%s session=%s text=%r", kind, session_id, text)
+    else:
+        log.info("%s session=%s chars=%d", kind, session_id, len(text or ""))
+
+
+def _run_turn(services: AppServices, session_id: str, body: MessageCreate) -> TurnResult:
+    consultation = _consultation(services)
+    with services.session_lock(session_id):
+        state = _existing_state(consultation, session_id)
+        if body.answer is not None:
+            if state.last is None or state.last.follow_up is None:
+                raise Problem(
+                    409,
+                    "This consultation has no pending question to answer; send 'text' instead.",
+                    slug="no-pending-question",
+                )
+            _log_turn(services, "answer", session_id, body.answer)
+            return consultation.answer(session_id, body.answer)
+        image = body.image()
+        _check_image(image)
+        assert body.text is not None
+        _log_turn(services, "message", session_id, body.text)
+        return consultation.send(session_id, body.text, image=image)
+
+
+def build_router(services: AppServices) -> APIRouter:
+    auth = [Depends(require_api_key(services.settings.server.api_keys))]
+    v1 = APIRouter(prefix="/v1", dependencies=auth, responses=_problems(400, 401, 413, 422, 500, 503))
+
+    @v1.post(
+        "/consultations",
+        response_model=TurnResult,
+        status_code=201,
+        tags=["consultations"],
+        summary="Open a consultation",
+        responses=_problems(415),
+    )
+    def create_consultation(body: ConsultationCreate, request: Request) -> TurnResult:
+        services = services_of(request)
+        consultation = _consultation(services)
+        image = body.image()
+        _check_image(image)
+        result = consultation.start(body.message, age=body.age, sex=body.sex, image=image)
+        _log_turn(services, "start", result.session_id, body.message)
+        return result
+
+    @v1.post(
+        "/consultations/{session_id}/messages",
+        response_model=TurnResult,
+        tags=["consultations"],
+        summary="Send a message or answer the pending question",
+        responses=_problems(404, 409, 415),
+    )
+    def post_message(session_id: SessionId, body: MessageCreate, request: Request) -> TurnResult:
+        return _run_turn(services_of(request), session_id, body)
+
+    @v1.get(
+        "/consultations/{session_id}",
+        response_model=ConsultationState,
+        tags=["consultations"],
+        summary="The consultation so far",
+        responses=_problems(404),
+    )
+    def get_consultation(session_id: SessionId, request: Request) -> ConsultationState:
+        return _existing_state(_consultation(services_of(request)), session_id)
+
+    @v1.post(
+        "/reports",
+        response_model=ReportDraftResponse,
+        tags=["reports"],
+        summary="Draft a report from an image and an indication",
+        description="`format=fhir` answers with a FHIR R4 DiagnosticReport instead of the draft.",
+        responses=_problems(415),
+    )
+    async def create_report(
+        request: Request,
+        image: Annotated[UploadFile, File(description="PNG, JPEG or DICOM image")],
+        indication: Annotated[str, Form(max_length=MAX_INDICATION_CHARS)] = "",
+        format: Annotated[Literal["json", "fhir"], Query()] = "json",
+    ) -> Any:
+        services = services_of(request)
+        if services.reports is None:
+            raise Problem(503, "Report drafting is not configured.", slug="reports-unavailable")
+        data = await image.read()
+        _check_image(data)
+        draft = await run_in_threadpool(_draft, services.reports, data, indication.strip())
+        if format == "fhir":
+            fhir = services.reports.to_fhir(draft)
+            return JSONResponse(fhir, media_type="application/fhir+json")
+        return draft.model_dump(mode="json")
+
+    @v1.api_route(
+        "/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    def not_found(path: str) -> None:
+        # Without this, unknown /v1 paths would fall through to the Gradio app's HTML 404.
+        raise Problem(404, f"There is no API endpoint at /v1/{path}.", slug="not-found")
+
+    health = APIRouter()
+
+    @health.get("/healthz", response_model=HealthReport, tags=["health"], summary="Each component's status")
+    async def healthz(request: Request) -> JSONResponse:
+        services = services_of(request)
+        components = await run_probes(services.probes)
+        report = HealthReport(status=overall_status(components), components=components, version=_version())
+        return JSONResponse(
+            report.model_dump(mode="json"), status_code=200 if report.status != "error" else 503
+        )
+
+    router = APIRouter()
+    router.include_router(v1)
+    router.include_router(health)
+    return router
+
+
+def _draft(reports: ReportService, data: bytes, indication: str) -> BaseModel:
+    try:
+        return reports.draft(data, indication)
+    except ImageError as exc:
+        raise Problem(422, f"The image could not be read: {exc}", slug="unreadable-image") from exc
+    except (ReportUnavailableError, VisionUnavailableError) as exc:
+        raise Problem(503, str(exc), slug="reports-unavailable") from exc
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("medkg")
+    except PackageNotFoundError:
+        return "0+unknown"

@@ -1,0 +1,106 @@
+"""Health probes: one per component (llm, graph, retriever, vision), each with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from assistant.settings import Settings
+from ui.services import ComponentHealth, HealthProbe
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 3.0
+# Without these the assistant cannot hold a consultation; the others only narrow features.
+REQUIRED = ("llm", "graph")
+
+
+def llm_probe(settings: Settings) -> HealthProbe:
+    def probe() -> ComponentHealth:
+        base = settings.llm.base_url
+        if not base:
+            return ComponentHealth(status="error", reason="no LLM server configured (llm.base_url)")
+        headers = {"Authorization": f"Bearer {settings.llm.api_key.get_secret_value()}"}
+        try:
+            response = httpx.get(base.rstrip("/") + "/models", headers=headers, timeout=PROBE_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            return ComponentHealth(status="error", reason=f"LLM server unreachable: {type(exc).__name__}")
+        if response.status_code != 200:
+            return ComponentHealth(status="error", reason=f"LLM server answered HTTP {response.status_code}")
+        return ComponentHealth(status="ok", reason="LLM server answers", detail={"model": settings.llm.model})
+
+    return probe
+
+
+def graph_probe(store: Any) -> HealthProbe:
+    def probe() -> ComponentHealth:
+        if store is None:
+            return ComponentHealth(status="error", reason="no graph store")
+        try:
+            store.ping()
+        except Exception as exc:  # GraphError or a driver error: report, never raise
+            return ComponentHealth(status="error", reason=f"graph unreachable: {exc}")
+        return ComponentHealth(status="ok", reason="graph server answers")
+
+    return probe
+
+
+def retriever_probe(retriever: Any, disabled_reason: str | None = None) -> HealthProbe:
+    def probe() -> ComponentHealth:
+        if retriever is None:
+            return ComponentHealth(
+                status="disabled",
+                reason=disabled_reason or "no retrieval index loaded; answers cite no passages",
+            )
+        return ComponentHealth(status="ok", reason=f"{type(retriever).__name__} loaded")
+
+    return probe
+
+
+def vision_probe(encoder: Any, disabled_reason: str | None) -> HealthProbe:
+    def probe() -> ComponentHealth:
+        if encoder is None:
+            return ComponentHealth(
+                status="disabled", reason=disabled_reason or "no image encoder configured (vision.model)"
+            )
+        return ComponentHealth(
+            status="ok",
+            reason="image encoder loaded",
+            detail={"name": getattr(encoder, "name", type(encoder).__name__)},
+        )
+
+    return probe
+
+
+def static_probe(status: str, reason: str) -> HealthProbe:
+    health = ComponentHealth.model_validate({"status": status, "reason": reason})
+    return lambda: health
+
+
+async def run_probes(probes: Mapping[str, HealthProbe]) -> dict[str, ComponentHealth]:
+    async def one(name: str, probe: HealthProbe) -> tuple[str, ComponentHealth]:
+        try:
+            result = await asyncio.wait_for(asyncio.to_thread(probe), timeout=PROBE_TIMEOUT_S + 1)
+        except TimeoutError:
+            result = ComponentHealth(
+                status="error", reason=f"health check timed out after {PROBE_TIMEOUT_S}s"
+            )
+        except Exception as exc:
+            log.warning("health probe %s failed: %s", name, type(exc).__name__)
+            result = ComponentHealth(status="error", reason=f"health check failed: {type(exc).__name__}")
+        return name, result
+
+    pairs = await asyncio.gather(*(one(name, probe) for name, probe in probes.items()))
+    return dict(pairs)
+
+
+def overall_status(components: Mapping[str, ComponentHealth]) -> str:
+    if any(components.get(name, ComponentHealth(status="unknown")).status == "error" for name in REQUIRED):
+        return "error"
+    if any(c.status in ("error", "unknown") for c in components.values()):
+        return "degraded"
+    return "ok"

@@ -1,0 +1,307 @@
+"""The Gradio Blocks app: consultation chat and report drafting, over the same services as the API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+from pydantic import BaseModel
+
+from assistant.contracts import TurnResult
+from ui.api.images import SUPPORTED, sniff_image_kind
+from ui.api.models import MAX_INDICATION_CHARS, MAX_MESSAGE_CHARS
+from ui.services import AppServices, ReportUnavailableError
+from ui.web.render import (
+    assistant_message,
+    differential_html,
+    evidence_markdown,
+    follow_up_markdown,
+    urgent_html,
+)
+from ui.web.reports import draft_text, edited_draft
+from vlm.base import ImageError, VisionUnavailableError
+
+log = logging.getLogger(__name__)
+
+DISCLAIMER = (
+    "medkg is decision support for clinicians and a learning tool, **not a doctor**. "
+    "In an emergency call your local emergency number."
+)
+QUICK_ANSWERS = ("Yes", "No", "Don't know")
+IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".dcm", ".dicom"]
+
+History = list[dict[str, Any]]
+
+
+class UserFacingError(Exception):
+    """Shown to the user as a warning; the consultation goes on."""
+
+
+def _read_image(path: str | None, max_bytes: int) -> bytes | None:
+    if not path:
+        return None
+    file = Path(path)
+    if file.stat().st_size > max_bytes:
+        raise UserFacingError(f"The image is larger than {max_bytes // (1024 * 1024)} MB.")
+    data = file.read_bytes()
+    if sniff_image_kind(data) is None:
+        raise UserFacingError(f"The file is not a {SUPPORTED} image.")
+    return data
+
+
+def _first_file(files: list[Any] | None) -> str | None:
+    if not files:
+        return None
+    first = files[0]
+    if isinstance(first, dict):
+        return str(first.get("path") or "") or None
+    return str(first)
+
+
+def _turn_outputs(history: History, session_id: str | None, result: TurnResult | None) -> tuple[Any, ...]:
+    follow_up = result.follow_up if result else None
+    return (
+        history,
+        session_id,
+        differential_html(result.differential if result else []),
+        evidence_markdown(result),
+        urgent_html(result),
+        follow_up_markdown(follow_up),
+        gr.update(visible=follow_up is not None),
+        result.model_dump(mode="json") if result else None,
+    )
+
+
+class ConsultationCallbacks:
+    """Gradio event handlers; each turn holds the session's lock like the API does."""
+
+    def __init__(self, services: AppServices) -> None:
+        self.services = services
+
+    def _consultation(self) -> Any:
+        if self.services.consultation is None:
+            raise UserFacingError("The consultation service is not running.")
+        return self.services.consultation
+
+    def submit(
+        self,
+        message: dict[str, Any] | None,
+        history: History,
+        session_id: str | None,
+        age: float | None,
+        sex: str | None,
+        last: dict[str, Any] | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[Any, ...]:
+        message = message or {}
+        text = str(message.get("text") or "").strip()
+        history = list(history or [])
+        previous = TurnResult.model_validate(last) if last else None
+        try:
+            image_path = _first_file(message.get("files"))
+            image = _read_image(image_path, self.services.settings.vision.max_upload_bytes)
+            if not text and image is None:
+                raise UserFacingError("Type a message or attach an image.")
+            if len(text) > MAX_MESSAGE_CHARS:
+                raise UserFacingError(f"Messages are limited to {MAX_MESSAGE_CHARS} characters.")
+            progress(0.1, desc="Reading your message…")
+            consultation = self._consultation()
+            if session_id is None:
+                result = consultation.start(
+                    text or None,
+                    age=int(age) if age is not None else None,
+                    sex=sex if sex in ("M", "F") else None,
+                    image=image,
+                )
+            else:
+                with self.services.session_lock(session_id):
+                    result = consultation.send(session_id, text or "(image)", image=image)
+        except UserFacingError as exc:
+            gr.Warning(str(exc))
+            return (gr.update(), *_turn_outputs(history, session_id, previous))
+        except (ImageError, VisionUnavailableError) as exc:
+            gr.Warning(f"The image could not be used: {exc}")
+            return (gr.update(), *_turn_outputs(history, session_id, previous))
+        if text:
+            history.append({"role": "user", "content": text})
+        if image is not None:
+            history.append({"role": "user", "content": "📎 image attached"})
+        history.append({"role": "assistant", "content": assistant_message(result)})
+        return (gr.update(value=None), *_turn_outputs(history, result.session_id, result))
+
+    def answer(
+        self,
+        answer: str,
+        history: History,
+        session_id: str | None,
+        last: dict[str, Any] | None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[Any, ...]:
+        history = list(history or [])
+        previous = TurnResult.model_validate(last) if last else None
+        if session_id is None or previous is None or previous.follow_up is None:
+            gr.Warning("There is no question to answer.")
+            return _turn_outputs(history, session_id, previous)
+        progress(0.1, desc="Updating the differential…")
+        with self.services.session_lock(session_id):
+            result = self._consultation().answer(session_id, answer)
+        history.append({"role": "user", "content": answer})
+        history.append({"role": "assistant", "content": assistant_message(result)})
+        return _turn_outputs(history, session_id, result)
+
+    def new_session(self) -> tuple[Any, ...]:
+        return (gr.update(value=None), *_turn_outputs([], None, None), gr.update(value=None))
+
+    def export(self, session_id: str | None) -> Any:
+        if session_id is None:
+            gr.Warning("Nothing to export yet.")
+            return gr.update(value=None, visible=False)
+        data = self._consultation().export(session_id)
+        path = _write_download(f"medkg-consultation-{session_id}.json", data)
+        return gr.update(value=path, visible=True)
+
+
+class ReportCallbacks:
+    def __init__(self, services: AppServices) -> None:
+        self.services = services
+
+    def draft(
+        self,
+        image_path: str | None,
+        indication: str,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[Any, ...]:
+        reports = self.services.reports
+        try:
+            if reports is None:
+                raise UserFacingError("Report drafting is not configured (no image encoder).")
+            image = _read_image(image_path, self.services.settings.vision.max_upload_bytes)
+            if image is None:
+                raise UserFacingError("Upload an image first.")
+            progress(0.2, desc="Encoding the image and drafting…")
+            draft = reports.draft(image, (indication or "").strip()[:MAX_INDICATION_CHARS])
+        except UserFacingError as exc:
+            gr.Warning(str(exc))
+            return gr.update(), None, gr.update(visible=False), str(exc)
+        except (ImageError, VisionUnavailableError, ReportUnavailableError) as exc:
+            gr.Warning(str(exc))
+            return gr.update(), None, gr.update(visible=False), f"Could not draft a report: {exc}"
+        return draft_text(draft), draft.model_dump(mode="json"), gr.update(visible=False), "Draft ready."
+
+    def fhir(self, edited: str, draft: dict[str, Any] | None) -> Any:
+        reports = self.services.reports
+        if reports is None or draft is None:
+            gr.Warning("Draft a report first.")
+            return gr.update(value=None, visible=False)
+        updated: BaseModel = edited_draft(draft, edited, reports)
+        path = _write_download("medkg-report-fhir.json", reports.to_fhir(updated))
+        return gr.update(value=path, visible=True)
+
+
+def _write_download(name: str, data: Any) -> str:
+    folder = Path(tempfile.mkdtemp(prefix="medkg-download-"))
+    path = folder / name
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    return str(path)
+
+
+def build_blocks(services: AppServices) -> gr.Blocks:
+    chat = ConsultationCallbacks(services)
+    reports = ReportCallbacks(services)
+    with gr.Blocks(title="medkg", analytics_enabled=False) as blocks:
+        gr.Markdown("## medkg — knowledge-graph-grounded diagnostic assistant")
+        gr.Markdown(DISCLAIMER, elem_id="disclaimer")
+        session_id = gr.State(None)
+        last_result = gr.State(None)
+        with gr.Tabs():
+            with gr.Tab("Consultation", id="consultation", elem_id="tab-consultation"), gr.Row():
+                with gr.Column(scale=3):
+                    urgent = gr.HTML("", elem_id="urgent-banner", js_on_load=None)
+                    chatbot = gr.Chatbot(
+                        elem_id="chat", label="Consultation", height=420, feedback_options=None
+                    )
+                    with gr.Group(visible=False, elem_id="follow-up-box") as follow_box:
+                        follow_up = gr.Markdown("", elem_id="follow-up")
+                        with gr.Row():
+                            answer_buttons = [
+                                gr.Button(label, elem_id=f"answer-{slug}", size="sm")
+                                for label, slug in zip(QUICK_ANSWERS, ("yes", "no", "dontknow"), strict=True)
+                            ]
+                    chat_input = gr.MultimodalTextbox(
+                        elem_id="chat-input",
+                        placeholder="Describe the symptoms (you can attach an image)…",
+                        file_types=IMAGE_TYPES,
+                        file_count="single",
+                        show_label=False,
+                    )
+                    with gr.Row():
+                        age = gr.Number(label="Age", precision=0, minimum=0, maximum=130, elem_id="age")
+                        sex = gr.Radio(["F", "M"], label="Sex", elem_id="sex")
+                        new_button = gr.Button("New session", elem_id="new-session")
+                        export_button = gr.Button("Export transcript", elem_id="export-transcript")
+                    export_file = gr.File(label="Transcript", visible=False, elem_id="export-file")
+                with gr.Column(scale=2):
+                    gr.Markdown("### Differential")
+                    chart = gr.HTML(differential_html([]), elem_id="differential-chart", js_on_load=None)
+                    gr.Markdown("### Evidence")
+                    evidence = gr.Markdown(evidence_markdown(None), elem_id="evidence")
+            with gr.Tab("Report draft", id="report", elem_id="tab-report"):
+                with gr.Row():
+                    with gr.Column():
+                        report_image = gr.File(
+                            label="Image (PNG, JPEG, DICOM)",
+                            file_types=IMAGE_TYPES,
+                            type="filepath",
+                            elem_id="report-image",
+                        )
+                        indication = gr.Textbox(
+                            label="Indication",
+                            lines=2,
+                            max_length=MAX_INDICATION_CHARS,
+                            elem_id="report-indication",
+                        )
+                        draft_button = gr.Button(
+                            "Draft report", variant="primary", elem_id="report-draft-button"
+                        )
+                        report_status = gr.Markdown("", elem_id="report-status")
+                    with gr.Column():
+                        draft_box = gr.Textbox(
+                            label="Draft (editable)", lines=14, interactive=True, elem_id="report-draft"
+                        )
+                        draft_state = gr.State(None)
+                        fhir_button = gr.Button(
+                            "Download FHIR DiagnosticReport", elem_id="report-fhir-button"
+                        )
+                        fhir_file = gr.File(label="FHIR R4 JSON", visible=False, elem_id="report-fhir-file")
+
+        turn_outputs = [chatbot, session_id, chart, evidence, urgent, follow_up, follow_box, last_result]
+        chat_input.submit(
+            chat.submit,
+            [chat_input, chatbot, session_id, age, sex, last_result],
+            [chat_input, *turn_outputs],
+            show_progress="full",
+        )
+        for button, label in zip(answer_buttons, QUICK_ANSWERS, strict=True):
+            button.click(
+                chat.answer,
+                [gr.State(label), chatbot, session_id, last_result],
+                turn_outputs,
+                show_progress="full",
+            )
+        new_button.click(chat.new_session, None, [chat_input, *turn_outputs, export_file])
+        export_button.click(chat.export, [session_id], [export_file])
+        draft_button.click(
+            reports.draft,
+            [report_image, indication],
+            [draft_box, draft_state, fhir_file, report_status],
+            show_progress="full",
+        )
+        fhir_button.click(reports.fhir, [draft_box, draft_state], [fhir_file])
+    return blocks
