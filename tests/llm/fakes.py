@@ -80,9 +80,7 @@ class ScriptedServer:
         sleeps: list[float] = []
         client = http.Client(transport=http.MockTransport(self.handler))
         options.setdefault("model", "fake-model")
-        chat_model = OpenAIChatModel(
-            "http://llm.test/v1", http_client=client, sleep=sleeps.append, **options
-        )
+        chat_model = OpenAIChatModel("http://llm.test/v1", http_client=client, sleep=sleeps.append, **options)
         return chat_model, sleeps
 
 

@@ -112,7 +112,9 @@ def test_retries_run_out_into_a_clear_error() -> None:
     assert len(sleeps) == 2 and len(server.requests) == 3
 
 
-@pytest.mark.parametrize(("code", "needle"), [(400, "rejected the request"), (401, "OPENAI_API_KEY"), (404, "/v1")])
+@pytest.mark.parametrize(
+    ("code", "needle"), [(400, "rejected the request"), (401, "OPENAI_API_KEY"), (404, "/v1")]
+)
 def test_client_errors_are_not_retried(code: int, needle: str) -> None:
     server = ScriptedServer(status(code))
     model, sleeps = server.model()
@@ -126,7 +128,7 @@ def test_connection_refused_is_retried_then_unavailable() -> None:
     refused = http.ConnectError("[Errno 111] Connection refused")
     server = ScriptedServer(refused, refused, refused)
     model, sleeps = server.model(max_retries=2)
-    with pytest.raises(LLMUnavailableError, match="cannot reach the LLM server at http://llm.test/v1"):
+    with pytest.raises(LLMUnavailableError, match=r"cannot reach the LLM server at http://llm\.test/v1"):
         model.chat(ASK)
     assert len(sleeps) == 2
 
@@ -182,7 +184,8 @@ def test_structured_output_gives_up_after_one_repair() -> None:
 def test_stream_yields_answer_pieces_without_think_and_records_usage() -> None:
     deltas = [{"role": "assistant", "content": ""}]
     deltas += [{"content": piece} for piece in ["<thi", "nk>rain?</th", "ink>", "\nYes", ", it", " is."]]
-    server = ScriptedServer(sse(deltas, usage={"prompt_tokens": 7, "completion_tokens": 6, "total_tokens": 13}))
+    usage = {"prompt_tokens": 7, "completion_tokens": 6, "total_tokens": 13}
+    server = ScriptedServer(sse(deltas, usage=usage))
     model, _ = server.model()
     with model.open_stream(ASK) as stream:
         pieces = list(stream)

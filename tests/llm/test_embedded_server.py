@@ -66,9 +66,8 @@ def test_stream_protocol_method_matches_chat(chat_model: OpenAIChatModel) -> Non
 
 @pytest.mark.integration
 def test_structured_reply_validates(chat_model: OpenAIChatModel) -> None:
-    messages = [
-        ChatMessage(role="user", content="Is Paris in France? Answer with yes or no and a confidence from 0 to 1.")
-    ]
+    ask = "Is Paris in France? Answer with yes or no and a confidence from 0 to 1."
+    messages = [ChatMessage(role="user", content=ask)]
     verdict = chat_model.structured(messages, YesNo, max_tokens=48)
     assert isinstance(verdict, YesNo)
     assert verdict.answer in {"yes", "no"}
@@ -105,6 +104,6 @@ def test_silent_server_times_out_instead_of_hanging(silent_llm_url: str) -> None
     model = OpenAIChatModel(silent_llm_url, timeout_s=0.5, connect_timeout_s=1, max_retries=2)
     for call in (lambda: model.chat(QUESTION), lambda: list(model.stream(QUESTION))):
         started = time.monotonic()
-        with pytest.raises(LLMTimeoutError, match="did not answer within 0.5s"):
+        with pytest.raises(LLMTimeoutError, match=r"did not answer within 0\.5s"):
             call()
         assert time.monotonic() - started < 3
