@@ -1,0 +1,70 @@
+"""One call from a patients file to a written report (used by the CLI and the benchmark)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from assistant.settings import Settings
+from eval.ddx.ddxplus import load_definitions
+from eval.ddx.mapping import DiseaseMapper
+from eval.ddx.metrics import DEFAULT_CUTOFF
+from eval.ddx.patients import read_patients
+from eval.ddx.policies import InquiryConfig
+from eval.ddx.runner import DdxRun, Progress, evaluate
+from eval.ddx.setup import build_policies, graph_and_settings
+from kg.store import GraphStore
+
+DEFAULT_POLICIES = ("full", "baseline", "random", "none")
+
+
+def evaluate_with_store(
+    store: GraphStore,
+    settings: Settings,
+    patients_file: Path | str,
+    *,
+    policies: Sequence[str] = DEFAULT_POLICIES,
+    limit: int | None = None,
+    max_questions: int = 8,
+    seed: int = 0,
+    cutoff: float = DEFAULT_CUTOFF,
+    posterior_threshold: float | None = None,
+    progress: Progress | None = None,
+) -> DdxRun:
+    definitions = load_definitions()
+    patients = read_patients(patients_file, limit)
+    if not patients:
+        raise ValueError(f"no patients in {patients_file}")
+    mapper = DiseaseMapper(store.diseases(), definitions)
+    finding_names = {f.id: f.name for f in store.findings()}
+    config = InquiryConfig(
+        max_questions=max_questions,
+        posterior_threshold=posterior_threshold or settings.agent.posterior_threshold,
+        min_information_gain=settings.agent.min_information_gain,
+        top_candidates=settings.agent.top_candidates,
+    )
+    with build_policies(policies, store, settings, max_questions=max_questions, seed=seed) as built:
+        return evaluate(
+            patients,
+            built,
+            mapper=mapper,
+            definitions=definitions,
+            finding_names=finding_names,
+            config=config,
+            cutoff=cutoff,
+            seed=seed,
+            progress=progress,
+            extra_config={"patients_file": str(patients_file), "graph": store.stats().model_dump()},
+        )
+
+
+def evaluate_from_settings(
+    settings: Settings,
+    patients_file: Path | str,
+    *,
+    policies: Sequence[str] = DEFAULT_POLICIES,
+    **kwargs: object,
+) -> DdxRun:
+    """Start (or reach) the servers the policies need, then evaluate."""
+    with graph_and_settings(settings, need_llm="full" in policies) as (live, store):
+        return evaluate_with_store(store, live, patients_file, policies=policies, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,192 @@
+"""Simulated DDXPlus-style patients generated from the condition definitions (seeded).
+
+DDXPlus's own patients come from a proprietary knowledge base with per-evidence probabilities
+that are not public; the released `release_conditions.json` only lists which symptoms and
+antecedents belong to each condition. So this generator makes explicit, documented choices:
+
+- each of the condition's symptoms is kept with a per-patient rate drawn from U(0.45, 0.9),
+  each antecedent with a rate from U(0.2, 0.6) (DDXPlus patients show ~10 symptoms and ~3.5
+  antecedents on average, never all of them); at least one binary symptom is kept;
+- a member of a question group (e.g. pain location E_55 under pain E_53) pulls in its group
+  head, and a kept head gets the group's categorical members with values, as DDXPlus does;
+- categorical / multi-choice values are drawn uniformly among the allowed non-default values
+  (1-3 values for multi-choice); 0-10 scales between 1 and 10; a group member with a default
+  value (e.g. pain radiating "nowhere") keeps that default 30% of the time, meaning absent;
+- with probability 0.25 one antecedent of another condition is added (unrelated history);
+- age: a condition-specific range for the paediatric conditions, else 16-85; sex 50/50 unless
+  a female-only evidence (pregnancy, menstruation, breastfeeding) was kept;
+- INITIAL_EVIDENCE: one of the kept binary symptoms, uniformly (as in DDXPlus);
+- DIFFERENTIAL_DIAGNOSIS: a simple noisy-naive-Bayes over the 49 conditions with the patient's
+  base evidences (p = 0.5 for a condition's own evidence, 0.25 otherwise, absent evidences of
+  the condition counted with 1 - p); pathologies with probability >= 0.01 are kept, at most 10.
+
+Caveat: the simulator knows exactly the evidence-condition links the graph's DDXPlus part was
+built from, so systems scored on these patients can look better than on the official test set.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+from eval.ddx.ddxplus import DATA_DIR, ConditionDef, DDXPlusDefinitions, EvidenceDef
+from eval.ddx.patients import VALUE_SEPARATOR, Patient
+
+# Paediatric conditions: (min age, max age). Everything else: 16-85.
+AGE_RANGES: dict[str, tuple[int, int]] = {
+    "Croup": (0, 6),
+    "Bronchiolitis": (0, 2),
+    "Acute otitis media": (1, 12),
+    "Whooping cough": (0, 14),
+    "Epiglottitis": (2, 12),
+}
+DEFAULT_AGE_RANGE = (16, 85)
+SHIPPED_PATIENTS = DATA_DIR.parent / "simulated_patients.csv"
+FEMALE_ONLY_EVIDENCES = frozenset({"E_145", "E_167", "E_141", "E_11"})
+DEFAULT_VALUE_RATE = 0.3
+DIFFERENTIAL_P_LINKED = 0.5
+DIFFERENTIAL_LEAK = 0.25
+DIFFERENTIAL_MIN_PROBABILITY = 0.01
+DIFFERENTIAL_MAX_SIZE = 10
+
+
+def _value_tokens(ev: EvidenceDef, rng: random.Random) -> list[str]:
+    """The ``E_xx_@_value`` tokens of one kept non-binary evidence."""
+    if ev.is_scale:
+        return [f"{ev.id}{VALUE_SEPARATOR}{rng.randint(1, 10)}"]
+    if ev.default_value is not None and ev.code_question != ev.id and rng.random() < DEFAULT_VALUE_RATE:
+        # e.g. "the pain radiates nowhere": DDXPlus writes the default value, meaning absent.
+        return [f"{ev.id}{VALUE_SEPARATOR}{ev.default_value}"]
+    choices = [v for v in ev.possible_values if v != ev.default_value]
+    if not choices:
+        return []
+    count = 1 if ev.data_type == "C" else min(len(choices), rng.choice((1, 1, 2, 3)))
+    return [f"{ev.id}{VALUE_SEPARATOR}{v}" for v in sorted(rng.sample(choices, count))]
+
+
+def _group_members(defs: DDXPlusDefinitions) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for ev in defs.evidences.values():
+        if ev.code_question != ev.id:
+            groups.setdefault(ev.code_question, []).append(ev.id)
+    return groups
+
+
+def _differential(defs: DDXPlusDefinitions, present: set[str]) -> list[tuple[str, float]]:
+    logs: dict[str, float] = {}
+    for cond in defs.conditions.values():
+        own = set(cond.evidences)
+        score = 0.0
+        for ev in present:
+            score += math.log(DIFFERENTIAL_P_LINKED if ev in own else DIFFERENTIAL_LEAK)
+        score += len(own - present) * math.log(1 - DIFFERENTIAL_P_LINKED)
+        logs[cond.name] = score
+    top = max(logs.values())
+    weights = {name: math.exp(score - top) for name, score in logs.items()}
+    total = sum(weights.values())
+    ranked = sorted(((name, w / total) for name, w in weights.items()), key=lambda p: -p[1])
+    kept = [(n, p) for n, p in ranked if p >= DIFFERENTIAL_MIN_PROBABILITY][:DIFFERENTIAL_MAX_SIZE]
+    mass = sum(p for _, p in kept)
+    return [(n, round(p / mass, 6)) for n, p in kept]
+
+
+def generate_patient(
+    cond: ConditionDef, defs: DDXPlusDefinitions, rng: random.Random, patient_id: str
+) -> Patient:
+    groups = _group_members(defs)
+    symptom_rate = rng.uniform(0.45, 0.9)
+    antecedent_rate = rng.uniform(0.2, 0.6)
+    kept = {e for e in cond.symptoms if rng.random() < symptom_rate}
+    kept |= {e for e in cond.antecedents if rng.random() < antecedent_rate}
+    binary_symptoms = [
+        e for e in cond.symptoms if defs.evidences[e].data_type == "B" and not defs.evidences[e].is_antecedent
+    ]
+    if not any(e in kept for e in binary_symptoms):
+        kept.add(rng.choice(binary_symptoms))
+    if rng.random() < 0.25:
+        others = sorted(
+            {a for c in defs.conditions.values() if c.name != cond.name for a in c.antecedents}
+            - set(cond.evidences)
+        )
+        kept.add(rng.choice(others))
+    # Group consistency: a member needs its head; a kept head brings its members of this condition.
+    for ev_id in list(kept):
+        head = defs.evidences[ev_id].code_question
+        if head != ev_id and head in defs.evidences:
+            kept.add(head)
+    for head in list(kept):
+        kept |= {m for m in groups.get(head, []) if m in cond.evidences}
+
+    tokens: list[str] = []
+    for ev_id in sorted(kept, key=_evidence_sort_key):
+        ev = defs.evidences[ev_id]
+        if ev.data_type == "B":
+            tokens.append(ev_id)
+        else:
+            tokens.extend(_value_tokens(ev, rng))
+    present = set()
+    for token in tokens:
+        base, _, value = token.partition(VALUE_SEPARATOR)
+        if not defs.is_default(base, value or None):
+            present.add(base)
+    initial = rng.choice(sorted((e for e in binary_symptoms if e in present), key=_evidence_sort_key))
+    low, high = AGE_RANGES.get(cond.name, DEFAULT_AGE_RANGE)
+    sex = "F" if present & FEMALE_ONLY_EVIDENCES else rng.choice(("M", "F"))
+    return Patient(
+        id=patient_id,
+        age=rng.randint(low, high),
+        sex=sex,  # type: ignore[arg-type]
+        pathology=cond.name,
+        evidences=tuple(tokens),
+        initial_evidence=initial,
+        differential=tuple(_differential(defs, present)),
+    )
+
+
+def _evidence_sort_key(ev_id: str) -> tuple[int, str]:
+    number = ev_id.removeprefix("E_")
+    return (int(number), ev_id) if number.isdigit() else (10**9, ev_id)
+
+
+def generate_patients(
+    defs: DDXPlusDefinitions,
+    per_condition: int = 10,
+    seed: int = 0,
+    conditions: Sequence[str] | None = None,
+) -> list[Patient]:
+    """``per_condition`` patients for each condition (all 49 by default), reproducible by seed.
+
+    Patients are interleaved across conditions (round-robin), so the first N rows of the
+    written file (``--limit N``) cover as many conditions as possible."""
+    names = sorted(conditions or defs.conditions)
+    # One stream per condition, so adding conditions does not change the others' patients.
+    rngs = {name: random.Random(f"{seed}:{name}") for name in names}
+    patients: list[Patient] = []
+    for _ in range(per_condition):
+        for name in names:
+            patient = generate_patient(
+                defs.conditions[name], defs, rngs[name], f"sim-{len(patients) + 1:04d}"
+            )
+            patients.append(patient)
+    return patients
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m eval.ddx.generator``: regenerate the shipped simulated patients."""
+    import argparse
+
+    from eval.ddx.ddxplus import load_definitions
+    from eval.ddx.patients import write_patients
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--per-condition", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(SHIPPED_PATIENTS))
+    args = parser.parse_args(argv)
+    count = write_patients(args.out, generate_patients(load_definitions(), args.per_condition, args.seed))
+    print(f"wrote {count} patients to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Everything a DDX evaluation needs around the policies: servers, graph, policies by name."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from assistant.settings import Settings
+from eval.ddx.baselines import NaiveBayesTable
+from eval.ddx.policies import (
+    POLICY_NAMES,
+    AgentPolicy,
+    BaselinePolicy,
+    GraphPolicy,
+    NoQuestionsPolicy,
+    Policy,
+    RandomQuestionsPolicy,
+)
+from kg.store import GraphStore
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def graph_and_settings(settings: Settings, *, need_llm: bool) -> Iterator[tuple[Settings, GraphStore]]:
+    """Use the configured servers or start the embedded ones; load the full graph if it is empty."""
+    from assistant.services import embedded_graph_service, embedded_llm_service, graph_uri, llm_base_url
+    from assistant.supervisor import ServiceGroup
+    from kg import connect, load_graph
+
+    with ServiceGroup() as group:
+        if settings.graph.uri is None:
+            service = group.start(embedded_graph_service(settings))
+            graph = settings.graph.model_copy(update={"uri": graph_uri(service)})
+            settings = settings.model_copy(update={"graph": graph})
+        if need_llm and settings.llm.base_url is None:
+            service = group.start(embedded_llm_service(settings))
+            llm = settings.llm.model_copy(update={"base_url": llm_base_url(service)})
+            settings = settings.model_copy(update={"llm": llm})
+        assert settings.graph.uri is not None
+        store = connect(
+            settings.graph.uri,
+            settings.graph.user,
+            settings.graph.password.get_secret_value(),
+            settings.graph.database,
+        )
+        try:
+            if store.stats().labels.get("Disease", 0) == 0:
+                log.info("the graph is empty: loading the full merged graph")
+                load_graph(store)
+            yield settings, store
+        finally:
+            store.close()
+
+
+@contextmanager
+def build_policies(
+    names: Sequence[str], store: GraphStore, settings: Settings, *, max_questions: int, seed: int
+) -> Iterator[list[Policy]]:
+    """Policies in the order asked; the agent's runtime is closed on exit."""
+    unknown = [n for n in names if n not in POLICY_NAMES]
+    if unknown:
+        raise ValueError(f"unknown policy {', '.join(unknown)}; choose among {', '.join(POLICY_NAMES)}")
+    with ExitStack() as stack:
+        policies: list[Policy] = []
+        for name in dict.fromkeys(names):
+            if name == "full":
+                policies.append(AgentPolicy(stack.enter_context(_consultation(settings, max_questions))))
+            elif name == "baseline":
+                policies.append(BaselinePolicy(NaiveBayesTable.from_graph(store)))
+            elif name == "graph":
+                policies.append(GraphPolicy(store))
+            elif name == "random":
+                policies.append(RandomQuestionsPolicy(store, seed=seed))
+            else:
+                policies.append(NoQuestionsPolicy(store))
+        yield policies
+
+
+@contextmanager
+def _consultation(settings: Settings, max_questions: int) -> Iterator[Any]:
+    from assistant.consultation import Consultation
+    from assistant.runtime import Runtime
+
+    agent = settings.agent.model_copy(update={"max_questions": max_questions})
+    settings = settings.model_copy(update={"agent": agent})
+    runtime = Runtime.from_settings(settings)
+    try:
+        yield Consultation(runtime, settings)
+    finally:
+        runtime.close()
