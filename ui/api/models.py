@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from assistant.contracts import ConsultationState, TurnResult
+from assistant.safety import MAX_MESSAGE_CHARS as SAFETY_MAX_MESSAGE_CHARS
 from ui.services import ComponentHealth
 
 # Generous for a patient's description, small enough that one request cannot tie up the LLM
 # context or the log. Longer text is a 422 with this limit named.
-MAX_MESSAGE_CHARS = 4000
+MAX_MESSAGE_CHARS = SAFETY_MAX_MESSAGE_CHARS
 MAX_INDICATION_CHARS = 2000
 MAX_ANSWER_CHARS = 200
 

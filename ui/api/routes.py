@@ -171,8 +171,16 @@ def build_router(services: AppServices) -> APIRouter:
         methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         include_in_schema=False,
     )
-    def not_found(path: str) -> None:
+    def not_found(path: str, request: Request) -> None:
         # Without this, unknown /v1 paths would fall through to the Gradio app's HTML 404.
+        # It also wins over a route that matches the path but not the method, hence the 405.
+        allowed = _allowed_methods(v1, request.url.path)
+        if allowed:
+            raise Problem(
+                405,
+                f"/v1/{path} does not accept {request.method}; use {', '.join(allowed)}.",
+                headers={"Allow": ", ".join(allowed)},
+            )
         raise Problem(404, f"There is no API endpoint at /v1/{path}.", slug="not-found")
 
     health = APIRouter()
@@ -190,6 +198,18 @@ def build_router(services: AppServices) -> APIRouter:
     router.include_router(v1)
     router.include_router(health)
     return router
+
+
+def _allowed_methods(router: APIRouter, path: str) -> list[str]:
+    allowed: set[str] = set()
+    for route in router.routes:
+        methods = getattr(route, "methods", None)
+        path_regex = getattr(route, "path_regex", None)
+        if not methods or path_regex is None or "{path:path}" in getattr(route, "path", ""):
+            continue
+        if path_regex.match(path):
+            allowed |= set(methods)
+    return sorted(allowed - {"HEAD"})
 
 
 def _draft(reports: ReportService, data: bytes, indication: str) -> BaseModel:

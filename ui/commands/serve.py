@@ -1,7 +1,73 @@
-"""`medkg` commands of this area (placeholder until the area lands)."""
+"""`medkg serve`: start what is missing and serve the UI and the API on one port."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Annotated
 
 import typer
 
+log = logging.getLogger(__name__)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind now so that a taken port is a clear message before anything slow starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise typer.BadParameter(
+            f"cannot listen on {host}:{port} ({exc.strerror}). Another program (perhaps another "
+            "medkg serve) uses it: stop it, or choose another port with --port or "
+            "MEDKG_SERVER__PORT.",
+            param_hint="--port",
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings, 7860).")] = None,
+) -> None:
+    """Start the embedded services the settings leave unconfigured, then serve the UI at / and
+    the API at /v1 (OpenAPI at /docs). Ctrl-C stops everything."""
+    import uvicorn
+
+    from assistant.settings import load_settings
+    from assistant.supervisor import ServiceError, ServiceGroup
+    from ui.server import create_app
+    from ui.stack import open_stack
+
+    settings = load_settings()
+    server_settings = settings.server.model_copy(
+        update={"host": host or settings.server.host, "port": port or settings.server.port}
+    )
+    settings = settings.model_copy(update={"server": server_settings})
+    sock = bind_socket(server_settings.host, server_settings.port)
+
+    group = ServiceGroup()
+    # Until uvicorn takes over SIGINT/SIGTERM, a signal stops the children and exits.
+    group.install_signal_handlers()
+    try:
+        with open_stack(settings, echo=typer.echo, group=group) as stack:
+            app = create_app(stack.settings, runtime=stack.runtime, consultation=stack.consultation)
+            config = uvicorn.Config(app, log_level="info", access_log=False, timeout_graceful_shutdown=10)
+            url = f"http://{server_settings.host}:{server_settings.port}"
+            typer.echo(f"medkg is ready: UI {url}/  API {url}/v1  docs {url}/docs  (Ctrl-C stops)")
+            uvicorn.Server(config).run(sockets=[sock])
+    except ServiceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        sock.close()
+        group.stop_all()
+        typer.echo("medkg stopped")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the CLI."""
+    app.command("serve")(serve)

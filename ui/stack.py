@@ -1,0 +1,108 @@
+"""Bring up everything a served app needs, in order, and take it down in reverse.
+
+Embedded services the settings leave unconfigured -> graph loaded if empty -> retrieval index
+built if missing -> Runtime (LLM client, graph, retriever, image encoder) -> Consultation.
+Used by ``medkg serve`` and by ``bench/api.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.settings import Settings
+from assistant.supervisor import ServiceGroup
+
+log = logging.getLogger(__name__)
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Stack:
+    settings: Settings  # pointing at the running services
+    runtime: Any
+    consultation: Any
+
+
+@contextlib.contextmanager
+def _step(echo: Echo, what: str) -> Iterator[None]:
+    echo(f"… {what}")
+    started = time.monotonic()
+    yield
+    echo(f"✓ {what} ({time.monotonic() - started:.1f}s)")
+
+
+def ensure_graph_loaded(settings: Settings, echo: Echo) -> None:
+    from kg import connect, load_graph  # type: ignore[attr-defined]
+
+    assert settings.graph.uri is not None
+    store = connect(
+        settings.graph.uri,
+        settings.graph.user,
+        settings.graph.password.get_secret_value(),
+        settings.graph.database,
+    )
+    try:
+        diseases = store.stats().labels.get("Disease", 0)
+        if diseases:
+            echo(f"  graph holds {diseases} diseases")
+            return
+        with _step(echo, "loading the knowledge graph (first run only)"):
+            report = load_graph(store)
+        echo(f"  {report}")
+    finally:
+        store.close()
+
+
+def ensure_index(settings: Settings, echo: Echo) -> None:
+    index_dir = settings.index_dir
+    if index_dir.is_dir() and any(index_dir.iterdir()):
+        return
+    from kg import description_documents  # type: ignore[attr-defined]
+    from retrieval import build_or_load_index  # type: ignore[attr-defined]
+
+    with _step(echo, f"building the retrieval index in {index_dir} (first run only)"):
+        build_or_load_index(
+            index_dir,
+            model=settings.retrieval.embedding_model,
+            extra_documents=description_documents(),
+            limit=settings.retrieval.corpus_limit,
+        )
+
+
+@contextlib.contextmanager
+def open_stack(settings: Settings, *, echo: Echo = print, group: ServiceGroup | None = None) -> Iterator[Stack]:
+    from assistant.consultation import Consultation
+    from assistant.runtime import Runtime
+    from assistant.services import start_embedded
+
+    own_group = group is None
+    group = group or ServiceGroup()
+    runtime = consultation = None
+    try:
+        with _step(echo, "starting embedded services"):
+            settings = start_embedded(settings, group)
+        echo(f"  LLM at {settings.llm.base_url}, graph at {settings.graph.uri}")
+        ensure_graph_loaded(settings, echo)
+        ensure_index(settings, echo)
+        with _step(echo, "connecting the runtime (LLM, graph, retriever, image encoder)"):
+            runtime = Runtime.from_settings(settings)
+            runtime.warm_up()
+        if runtime.image_analyzer is None:
+            echo(f"  image analysis disabled: {runtime.image_disabled_reason}")
+        if runtime.retriever is None:
+            echo(f"  retrieval disabled: {runtime.retriever_disabled_reason}")
+        consultation = Consultation(runtime, settings)
+        yield Stack(settings=settings, runtime=runtime, consultation=consultation)
+    finally:
+        if consultation is not None:
+            consultation.close()
+        if runtime is not None:
+            runtime.close()
+        if own_group:
+            group.stop_all()
