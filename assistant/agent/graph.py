@@ -1,0 +1,397 @@
+"""The LangGraph agent.
+
+intake -> extract_findings -> differential -> decide -> ask | retrieve_evidence -> answer.
+
+``ask`` pauses the run with ``interrupt()``; the facade resumes it with
+``Command(resume={"kind": "answer" | "message", "text": ...})``. The answer updates (or
+corrects) the findings and the loop goes back to the differential. Every step is
+checkpointed, so a new process continues a session where the old one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from assistant.agent import language, render
+from assistant.agent.extraction import (
+    embedding_mentions,
+    extract_demographics,
+    lexicon_mentions,
+    map_answer,
+    mention_to_observation,
+    merge_mentions,
+    tokenize,
+)
+from assistant.agent.state import AgentOptions, AgentState, Json, merge_observations, observations
+from assistant.contracts import FollowUp
+from assistant.runtime import Runtime
+from assistant.safety import looks_like_injection, urgent_reasons
+from kg.models import Differential, Evidence, Observation, RankedDisease
+from kg.store import UnknownFindingError
+
+log = logging.getLogger(__name__)
+
+INJECTION_NOTE = (
+    "_Note: your message contained text that looks like instructions to the assistant. "
+    "It was treated as a description only; the assistant's rules do not change._"
+)
+NO_FINDINGS_MESSAGE = (
+    "I could not match what you wrote to symptoms I know. Could you describe your main symptoms "
+    "in a few words (for example: 'fever, cough and a sore throat for three days')?"
+)
+GREETING = (
+    "Hello. Please describe what brings you here: your main symptoms, how long you have had them, "
+    "and your age and sex if you are comfortable sharing them."
+)
+
+
+def extract_observations(
+    runtime: Runtime, text: str, options: AgentOptions, *, exclude: set[str] | None = None
+) -> list[Observation]:
+    """Findings in free text: lexicon + embeddings, polarity in code, the LLM only confirms fuzzy ones."""
+    lexicon = runtime.lexicon
+    tokens = tokenize(text)
+    exact = lexicon_mentions(tokens, lexicon)
+    exact_ids = {m.finding_id for m in exact}
+    fuzzy: list[Any] = []
+    embed = runtime.embedder
+    if embed is not None:
+        fuzzy = embedding_mentions(
+            text, lexicon, embed, threshold=options.embedding_threshold, exclude=exact_ids
+        )
+    accepted = [m for m in fuzzy if m.score >= options.embedding_accept]
+    unsure = [m for m in fuzzy if m.score < options.embedding_accept]
+    if unsure and options.llm_extraction:
+        confirmed = language.confirm_candidates(
+            runtime.chat_model,
+            text,
+            [lexicon.findings[m.finding_id] for m in unsure],
+            max_tokens=options.llm_max_tokens,
+        )
+        if confirmed:
+            accepted += [m for m in unsure if m.finding_id in confirmed]
+    merged = merge_mentions([*exact, *accepted])
+    out = [mention_to_observation(m) for fid, m in merged.items() if not exclude or fid not in exclude]
+    return out
+
+
+def _evidence(state: AgentState) -> Evidence:
+    age = state.get("age")
+    sex = state.get("sex")
+    return Evidence(
+        observations=[o for o in observations(state)],
+        age=age if isinstance(age, int) and 0 <= age <= 130 else None,
+        sex=sex if sex in ("M", "F") else None,  # type: ignore[arg-type]
+    )
+
+
+class AgentNodes:
+    def __init__(self, runtime: Runtime, options: AgentOptions) -> None:
+        self.runtime = runtime
+        self.options = options
+
+    # ------------------------------------------------------------------ intake
+    def intake(self, state: AgentState) -> Json:
+        text = state.get("new_text") or ""
+        update: Json = {"notes": [], "urgent_new": False}
+        if text:
+            update["transcript"] = [{"role": "patient", "text": text}]
+            demo = extract_demographics(text)
+            if state.get("age") is None and demo.age is not None:
+                update["age"] = demo.age
+            if state.get("sex") is None and demo.sex is not None:
+                update["sex"] = demo.sex
+            if looks_like_injection(text):
+                update["notes"] = [INJECTION_NOTE]
+        new_images = state.get("new_image_findings") or []
+        if new_images:
+            image_obs = _image_observations(new_images)
+            merged = merge_observations(observations(state), image_obs)
+            update["findings"] = [o.model_dump(mode="json") for o in merged]
+            update["image_findings"] = list(state.get("image_findings") or []) + list(new_images)
+            update["new_image_findings"] = []
+        return update
+
+    def route_intake(self, state: AgentState) -> Literal["extract_findings", "differential", "greet"]:
+        if state.get("new_text"):
+            return "extract_findings"
+        # An image alone (no text) still updates the differential.
+        return "differential" if state.get("findings") and state.get("image_findings") else "greet"
+
+    def greet(self, state: AgentState) -> Json:
+        has_findings = bool(state.get("findings"))
+        message = GREETING if not has_findings else "Is there anything else you would like to add?"
+        return {
+            "status": "needs_input",
+            "message": message,
+            "transcript": [{"role": "assistant", "text": message}],
+        }
+
+    # ------------------------------------------------------------------ findings
+    def extract_findings(self, state: AgentState) -> Json:
+        text = state.get("new_text") or ""
+        new = extract_observations(self.runtime, text, self.options)
+        existing = observations(state)
+        merged = merge_observations(existing, new)
+        return {"findings": [o.model_dump(mode="json") for o in merged], "new_text": ""}
+
+    # ------------------------------------------------------------------ differential
+    def differential(self, state: AgentState) -> Json:
+        evidence = _evidence(state)
+        if not any(o.present for o in evidence.observations):
+            return {"differential": [], "entropy": 0.0}
+        try:
+            diff = self.runtime.graph.differential(evidence, top_k=self.options.differential_top_k)
+        except UnknownFindingError:
+            # A finding vanished from the graph (reloaded with another version): drop unknown ones.
+            known = {f.id for f in self.runtime.graph.findings([o.finding_id for o in evidence.observations])}
+            evidence = evidence.model_copy(
+                update={"observations": [o for o in evidence.observations if o.finding_id in known]}
+            )
+            diff = self.runtime.graph.differential(evidence, top_k=self.options.differential_top_k)
+        return {
+            "differential": [d.model_dump(mode="json") for d in diff.diseases],
+            "entropy": diff.entropy,
+        }
+
+    # ------------------------------------------------------------------ decide
+    def decide(self, state: AgentState) -> Json:
+        diseases = [RankedDisease.model_validate(d) for d in state.get("differential") or []]
+        obs = observations(state)
+        texts = [e["text"] for e in (state.get("transcript") or []) if e.get("role") == "patient"][-1:]
+        reasons = urgent_reasons(obs, self.runtime.lexicon.findings, diseases, texts)
+        known = list(state.get("urgent_reasons") or [])
+        fresh = [r for r in reasons if r not in known]
+        update: Json = {"urgent_reasons": known + fresh, "urgent_new": bool(fresh), "pending": None}
+        if not diseases:
+            message = NO_FINDINGS_MESSAGE
+            if fresh:
+                message = render.urgent_block(known + fresh) + "\n\n" + message
+            update.update(
+                status="urgent" if fresh else "needs_input",
+                stop_reason="no_candidates",
+                message=message,
+                transcript=[{"role": "assistant", "text": message}],
+            )
+            return update
+        if fresh and self.options.stop_on_urgent:
+            update["stop_reason"] = "urgent"
+            return update
+        asked = list(state.get("asked") or [])
+        if len(asked) >= self.options.max_questions:
+            update["stop_reason"] = "budget"
+            return update
+        evidence = _evidence(state)
+        diff = Differential(diseases=diseases, entropy=float(state.get("entropy") or 0.0))
+        step = self.runtime.graph.next_step(
+            evidence,
+            diff,
+            posterior_threshold=self.options.posterior_threshold,
+            min_information_gain=self.options.min_information_gain,
+            max_questions=self.options.max_questions,
+            top_candidates=self.options.top_candidates,
+        )
+        question = step.question
+        if question is None or question.finding.id in asked:
+            update["stop_reason"] = step.stop_reason if question is None else "low_gain"
+            return update
+        finding = question.finding
+        graph_text = question.text or finding.question or f"Do you have {finding.name.lower()}?"
+        text = graph_text
+        if self.options.llm_phrasing:
+            phrased = language.phrase_question(
+                self.runtime.chat_model, finding, graph_text, banned=self.runtime.disease_names
+            )
+            text = phrased or graph_text
+        follow_up = FollowUp(
+            finding_id=finding.id,
+            text=text,
+            graph_text=graph_text,
+            choices=render.follow_up_choices(finding),
+            information_gain=round(question.information_gain, 4),
+        )
+        message = render.question_message(follow_up)
+        parts = []
+        if fresh:
+            parts.append(render.urgent_block(known + fresh))
+        parts.extend(state.get("notes") or [])
+        parts.append(message)
+        full = "\n\n".join(parts)
+        update.update(
+            pending=follow_up.model_dump(mode="json"),
+            status="urgent" if fresh else "asking",
+            stop_reason="asking",
+            message=full,
+            transcript=[{"role": "assistant", "text": full}],
+        )
+        return update
+
+    def route_decide(self, state: AgentState) -> Literal["ask", "retrieve_evidence", "__end__"]:
+        if state.get("pending"):
+            return "ask"
+        if not state.get("differential"):
+            return "__end__"
+        return "retrieve_evidence"
+
+    # ------------------------------------------------------------------ ask
+    def ask(self, state: AgentState) -> Json:
+        pending = FollowUp.model_validate(state["pending"])
+        reply = interrupt(pending.model_dump(mode="json"))
+        kind, text = _reply_parts(reply)
+        finding = self.runtime.lexicon.findings.get(pending.finding_id)
+        if finding is None:
+            found = self.runtime.graph.findings([pending.finding_id])
+            finding = found[0] if found else None
+        update: Json = {"transcript": [{"role": "patient", "text": text}], "notes": [], "urgent_new": False}
+        if looks_like_injection(text):
+            update["notes"] = [INJECTION_NOTE]
+        new: list[Observation] = []
+        understood = False
+        if isinstance(reply, dict) and reply.get("image_note"):
+            update["image_note"] = str(reply["image_note"])
+        image_obs = _image_observations(reply.get("image_findings") if isinstance(reply, dict) else None)
+        if image_obs:
+            update["image_findings"] = list(state.get("image_findings") or []) + list(reply["image_findings"])
+        if finding is not None and (kind == "answer" or len(tokenize(text)) <= 8):
+            mapping = map_answer(text, finding)
+            understood = mapping.understood
+            new.extend(mapping.observations)
+        # Anything else said in the reply counts too ("no, but I do have a headache").
+        if len(tokenize(text)) > 1 or not understood:
+            exclude = {pending.finding_id} if understood else None
+            new.extend(extract_observations(self.runtime, text, self.options, exclude=exclude))
+        demo = extract_demographics(text) if not understood else None
+        if demo is not None:
+            if state.get("age") is None and demo.age is not None:
+                update["age"] = demo.age
+            if state.get("sex") is None and demo.sex is not None:
+                update["sex"] = demo.sex
+        asked = list(state.get("asked") or [])
+        if understood:
+            asked.append(pending.finding_id)
+        if not new:
+            # Nothing usable: ask the same question again, explaining how to answer.
+            message = "Sorry, I did not understand that answer.\n\n" + render.question_message(pending)
+            update.update(
+                pending=pending.model_dump(mode="json"),
+                status="needs_input",
+                message=message,
+                transcript=update["transcript"] + [{"role": "assistant", "text": message}],
+            )
+            return update
+        merged = merge_observations(merge_observations(observations(state), image_obs), new)
+        update.update(findings=[o.model_dump(mode="json") for o in merged], asked=asked, pending=None)
+        return update
+
+    def route_ask(self, state: AgentState) -> Literal["ask", "differential"]:
+        return "ask" if state.get("pending") else "differential"
+
+    # ------------------------------------------------------------------ evidence and answer
+    def retrieve_evidence(self, state: AgentState) -> Json:
+        retriever = self.runtime.retriever
+        if retriever is None or self.options.retrieval_k <= 0:
+            return {"passages": []}
+        diseases = [RankedDisease.model_validate(d) for d in (state.get("differential") or [])[:3]]
+        complaint = _complaint(state)
+        query = " ".join([complaint[:300], *(d.name for d in diseases)])
+        try:
+            passages = retriever.search(query, k=self.options.retrieval_k)
+        except Exception:  # evidence is optional; the answer must still come
+            log.warning("retrieval failed", exc_info=True)
+            passages = []
+        return {"passages": [p.model_dump(mode="json") for p in passages]}
+
+    def answer(self, state: AgentState) -> Json:
+        from retrieval.base import Passage
+
+        diseases = [RankedDisease.model_validate(d) for d in state.get("differential") or []]
+        shown = diseases[: self.options.show_top]
+        passages = [Passage.model_validate(p) for p in state.get("passages") or []]
+        obs = observations(state)
+        lexicon = self.runtime.lexicon
+        present = [lexicon.name(o.finding_id) for o in obs if o.present]
+        summary = None
+        if self.options.llm_summary:
+            summary = language.summarize(
+                self.runtime.chat_model,
+                shown,
+                present,
+                _complaint(state),
+                names=self.runtime.disease_names,
+                max_tokens=self.options.llm_max_tokens,
+            )
+        summary = summary or render.template_summary(shown)
+        reasons = list(state.get("urgent_reasons") or [])
+        fresh = bool(state.get("urgent_new"))
+        steps = render.next_steps(shown, bool(reasons))
+        notes = list(state.get("notes") or [])
+        if state.get("image_note"):
+            notes.append(f"_{state['image_note']}_")
+        message = render.final_message(
+            summary,
+            shown,
+            passages,
+            steps,
+            limit=self.options.show_top,
+            notes=notes,
+            urgent_reasons=reasons if fresh else [],
+        )
+        return {
+            "status": "urgent" if fresh else "answered",
+            "message": message,
+            "next_steps": steps,
+            "transcript": [{"role": "assistant", "text": message}],
+        }
+
+
+def _image_observations(found: Any) -> list[Observation]:
+    if not isinstance(found, list):
+        return []
+    return [
+        Observation(
+            finding_id=str(f["finding_id"]),
+            present=True,
+            source="image",
+            confidence=max(0.0, min(1.0, float(f.get("probability", 0.0)))),
+        )
+        for f in found
+        if isinstance(f, dict) and f.get("finding_id")
+    ]
+
+
+def _reply_parts(reply: Any) -> tuple[str, str]:
+    if isinstance(reply, dict):
+        return str(reply.get("kind", "answer")), str(reply.get("text", ""))
+    return "answer", str(reply)
+
+
+def _complaint(state: AgentState) -> str:
+    texts = [e["text"] for e in (state.get("transcript") or []) if e.get("role") == "patient"]
+    return texts[0] if texts else ""
+
+
+def build_agent_graph(runtime: Runtime, options: AgentOptions) -> StateGraph:
+    nodes = AgentNodes(runtime, options)
+    graph = StateGraph(AgentState)
+    graph.add_node("intake", nodes.intake)
+    graph.add_node("greet", nodes.greet)
+    graph.add_node("extract_findings", nodes.extract_findings)
+    graph.add_node("differential", nodes.differential)
+    graph.add_node("decide", nodes.decide)
+    graph.add_node("ask", nodes.ask)
+    graph.add_node("retrieve_evidence", nodes.retrieve_evidence)
+    graph.add_node("answer", nodes.answer)
+    graph.add_edge(START, "intake")
+    graph.add_conditional_edges("intake", nodes.route_intake)
+    graph.add_edge("greet", END)
+    graph.add_edge("extract_findings", "differential")
+    graph.add_edge("differential", "decide")
+    graph.add_conditional_edges("decide", nodes.route_decide)
+    graph.add_conditional_edges("ask", nodes.route_ask)
+    graph.add_edge("retrieve_evidence", "answer")
+    graph.add_edge("answer", END)
+    return graph

@@ -1,0 +1,256 @@
+"""The consultation facade used by the CLI, the UI, the API and the evaluation.
+
+One LangGraph run per turn on a thread whose id is the session id; the SQLite checkpointer at
+``settings.sessions_path`` keeps every step, so a new process (new ``Runtime`` and
+``Consultation`` on the same file) continues a session where the old one stopped.
+Safe to call from several threads: the checkpointer serialises its SQLite access, and turns of
+one session are serialised by a per-session lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+
+from assistant.agent.graph import build_agent_graph
+from assistant.agent.render import question_message
+from assistant.agent.state import AgentOptions, Json
+from assistant.contracts import (
+    ConsultationState,
+    FollowUp,
+    ImageFinding,
+    TranscriptEntry,
+    TurnResult,
+)
+from assistant.runtime import Runtime
+from assistant.safety import DISCLAIMER, InputRejectedError, clean_message
+from assistant.settings import Settings
+from kg.models import Observation, RankedDisease
+from retrieval.base import Passage
+
+log = logging.getLogger(__name__)
+
+
+class SessionNotFoundError(KeyError):
+    """No consultation with this session id."""
+
+
+class Consultation:
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: Settings,
+        *,
+        options: AgentOptions | None = None,
+        sessions_path: str | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.options = options or AgentOptions.from_settings(settings)
+        path = sessions_path or str(settings.sessions_path)
+        if path != ":memory:":
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
+        if path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._saver = SqliteSaver(self._conn)
+        self._saver.setup()
+        self._graph = build_agent_graph(runtime, self.options).compile(checkpointer=self._saver)
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+
+    # ------------------------------------------------------------------ public API
+    def start(
+        self,
+        message: str | None = None,
+        *,
+        age: int | None = None,
+        sex: str | None = None,
+        image: bytes | None = None,
+    ) -> TurnResult:
+        """Open a consultation (optionally with the first message, demographics and an image)."""
+        if age is not None and (not isinstance(age, int) or not 0 <= age <= 130):
+            raise ValueError("age must be a whole number of years between 0 and 130")
+        sex_code = _sex_code(sex)
+        session_id = uuid.uuid4().hex
+        try:
+            text = clean_message(message, allow_empty=True)
+            rejected = None
+        except InputRejectedError as exc:
+            text, rejected = "", str(exc)
+        values: Json = {
+            "new_text": text,
+            "age": age,
+            "sex": sex_code,
+            "findings": [],
+            "asked": [],
+            "pending": None,
+            "differential": [],
+            "passages": [],
+            "image_findings": [],
+            "urgent_reasons": [],
+            "status": "needs_input",
+        }
+        values.update(self._image_input(image))
+        with self._session_lock(session_id):
+            self._graph.invoke(values, self._config(session_id))
+            result = self._result(session_id)
+        if rejected:
+            result = result.model_copy(update={"message": rejected, "status": "needs_input"})
+        return result
+
+    def send(self, session_id: str, message: str, *, image: bytes | None = None) -> TurnResult:
+        """A free-text message from the patient (also an answer or a correction)."""
+        return self._turn(session_id, message, kind="message", image=image)
+
+    def answer(self, session_id: str, answer: str) -> TurnResult:
+        """The patient's answer to the pending follow-up question (yes / no / don't know / a value)."""
+        return self._turn(session_id, answer, kind="answer", image=None)
+
+    def state(self, session_id: str) -> ConsultationState:
+        values = self._values(session_id)
+        return ConsultationState(
+            session_id=session_id,
+            age=values.get("age"),
+            sex=values.get("sex"),
+            transcript=[TranscriptEntry.model_validate(e) for e in values.get("transcript") or []],
+            last=self._result(session_id),
+        )
+
+    def export(self, session_id: str) -> dict[str, Any]:
+        """Transcript, findings and differential as plain JSON."""
+        values = self._values(session_id)
+        lexicon = self.runtime.lexicon
+        findings = [{**o, "name": lexicon.name(o["finding_id"])} for o in values.get("findings") or []]
+        return {
+            "session_id": session_id,
+            "exported_at": datetime.now(UTC).isoformat(),
+            "age": values.get("age"),
+            "sex": values.get("sex"),
+            "status": values.get("status"),
+            "transcript": list(values.get("transcript") or []),
+            "findings": findings,
+            "questions_asked": list(values.get("asked") or []),
+            "pending_question": values.get("pending"),
+            "differential": list(values.get("differential") or []),
+            "passages": list(values.get("passages") or []),
+            "image_findings": list(values.get("image_findings") or []),
+            "urgent_reasons": list(values.get("urgent_reasons") or []),
+            "next_steps": list(values.get("next_steps") or []),
+            "disclaimer": DISCLAIMER,
+        }
+
+    def exists(self, session_id: str) -> bool:
+        return self._saver.get_tuple(self._config(session_id)) is not None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Consultation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _turn(self, session_id: str, text: str, *, kind: str, image: bytes | None) -> TurnResult:
+        self._require(session_id)
+        try:
+            cleaned = clean_message(text, allow_empty=image is not None)
+        except InputRejectedError as exc:
+            current = self._result(session_id)
+            return current.model_copy(update={"message": str(exc), "status": "needs_input"})
+        image_input = self._image_input(image)
+        config = self._config(session_id)
+        with self._session_lock(session_id):
+            snapshot = self._graph.get_state(config)
+            waiting = bool(snapshot.interrupts)
+            if waiting:
+                resume: Json = {"kind": kind, "text": cleaned}
+                if image_input.get("new_image_findings"):
+                    resume["image_findings"] = image_input["new_image_findings"]
+                if image_input.get("image_note"):
+                    resume["image_note"] = image_input["image_note"]
+                self._graph.invoke(Command(resume=resume), config)
+            else:
+                self._graph.invoke({"new_text": cleaned, **image_input}, config)
+            return self._result(session_id)
+
+    def _image_input(self, image: bytes | None) -> Json:
+        if image is None:
+            return {"image_note": None}
+        analyzer = self.runtime.image_analyzer
+        if analyzer is None:
+            reason = self.runtime.image_disabled_reason or "no image model is available"
+            return {"image_note": f"Image analysis is disabled: {reason}. The image was not used."}
+        try:
+            found = analyzer.analyze(image, list(self.runtime.lexicon.findings.values()))
+        except Exception as exc:  # a bad upload must not end the consultation
+            log.info("image analysis failed: %s", type(exc).__name__)
+            return {"image_note": f"The image could not be analysed ({exc}). It was not used."}
+        note = (
+            "Image findings: " + ", ".join(f"{f.label} ({f.probability:.0%})" for f in found)
+            if found
+            else "The image analysis found no imaging findings above the threshold."
+        )
+        return {"new_image_findings": [f.model_dump(mode="json") for f in found], "image_note": note}
+
+    def _config(self, session_id: str) -> Any:
+        return {"configurable": {"thread_id": session_id}}
+
+    def _session_lock(self, session_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks[session_id]
+
+    def _require(self, session_id: str) -> None:
+        if not isinstance(session_id, str) or not session_id or not self.exists(session_id):
+            raise SessionNotFoundError(session_id)
+
+    def _values(self, session_id: str) -> Json:
+        self._require(session_id)
+        return dict(self._graph.get_state(self._config(session_id)).values)
+
+    def _result(self, session_id: str) -> TurnResult:
+        values = self._values(session_id)
+        pending = values.get("pending")
+        follow_up = FollowUp.model_validate(pending) if pending else None
+        status: Any = values.get("status") or "needs_input"
+        message = values.get("message") or ""
+        if follow_up is not None and not message:
+            message = question_message(follow_up)
+        answered = follow_up is None and status in ("answered", "urgent")
+        return TurnResult(
+            session_id=session_id,
+            status=status,
+            message=message,
+            follow_up=follow_up,
+            differential=[RankedDisease.model_validate(d) for d in values.get("differential") or []],
+            findings=[Observation.model_validate(o) for o in values.get("findings") or []],
+            passages=[Passage.model_validate(p) for p in values.get("passages") or []] if answered else [],
+            image_findings=[ImageFinding.model_validate(f) for f in values.get("image_findings") or []],
+            urgent=bool(values.get("urgent_reasons")),
+            urgent_reasons=list(values.get("urgent_reasons") or []),
+            next_steps=list(values.get("next_steps") or []) if answered else [],
+            disclaimer=DISCLAIMER,
+            questions_asked=len(values.get("asked") or []),
+        )
+
+
+def _sex_code(sex: str | None) -> str | None:
+    if sex is None:
+        return None
+    s = str(sex).strip().lower()
+    if s in ("m", "male", "man"):
+        return "M"
+    if s in ("f", "female", "woman"):
+        return "F"
+    raise ValueError("sex must be 'M' or 'F' (or None when unknown)")

