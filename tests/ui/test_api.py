@@ -260,6 +260,10 @@ def test_keys_required_when_configured(keyed_client: TestClient) -> None:
     assert wrong.headers["www-authenticate"] == "Bearer"
     bad_scheme = keyed_client.post("/v1/consultations", json=body, headers={"Authorization": f"Basic {KEY}"})
     assert_problem(bad_scheme, 401)
+    mixed = keyed_client.post(
+        "/v1/consultations", json=body, headers={"Authorization": "Bearer wrong", "X-API-Key": KEY}
+    )
+    assert_problem(mixed, 401)
 
     bearer = keyed_client.post("/v1/consultations", json=body, headers={"Authorization": f"Bearer {KEY}"})
     assert bearer.status_code == 201

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Sequence
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
@@ -25,33 +25,43 @@ def key_matches(candidate: str, keys: Sequence[SecretStr]) -> bool:
     return matched
 
 
-def credential_from(bearer: HTTPAuthorizationCredentials | None, api_key: str | None) -> str | None:
-    if bearer is not None and bearer.credentials.strip():
-        return bearer.credentials.strip()
-    return api_key or None
+def credentials_from(request: Request) -> list[str]:
+    """Every credential the request presents; a non-Bearer Authorization counts (as invalid)."""
+    found: list[str] = []
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        found.append(token.strip() if scheme.lower() == "bearer" else "")
+    api_key = request.headers.get("x-api-key")
+    if api_key is not None:
+        found.append(api_key.strip())
+    return found
 
 
 def require_api_key(keys: Sequence[SecretStr]) -> Callable[..., None]:
-    """A dependency that lets a request through when no keys are set or a valid key is given."""
+    """A dependency that lets a request through when no keys are set, or when it presents at
+    least one credential and every credential it presents is a valid key (a wrong key next to
+    a right one is refused: it is a misconfigured or probing client)."""
     configured = [key for key in keys if key.get_secret_value()]
 
     def dependency(
+        request: Request,
         # Declared as security dependencies so that OpenAPI (and /docs' Authorize button)
-        # shows both schemes.
-        bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
-        api_key: str | None = Depends(api_key_scheme),
+        # shows both schemes; the headers are read from the request itself.
+        _bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+        _api_key: str | None = Depends(api_key_scheme),
     ) -> None:
         if not configured:
             return
-        given = credential_from(bearer, api_key)
-        if given is None:
+        given = credentials_from(request)
+        if not given:
             raise Problem(
                 401,
                 "An API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
                 slug="missing-api-key",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if not key_matches(given, configured):
+        if not all(key_matches(credential, configured) for credential in given):
             raise Problem(
                 401,
                 "The API key is not valid.",
