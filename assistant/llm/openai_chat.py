@@ -345,7 +345,7 @@ class OpenAIChatModel:
         try:
             page = client.models.list()
         except openai.APIError as error:
-            raise self._translate(error) from error
+            raise _final(self._translate(error)) from error
         return [item.id for item in page.data]
 
     def usage_totals(self) -> TokenUsage:
@@ -503,8 +503,12 @@ class OpenAIChatModel:
         except TRANSPORT_ERRORS as error:
             raise self._unavailable(f"connection lost mid-reply: {error}") from error
         except openai.APIError as error:
-            translated = self._translate(error)
-            raise (translated.final if isinstance(translated, RetryableError) else translated) from error
+            raise _final(self._translate(error)) from error
+
+
+def _final(error: Exception) -> Exception:
+    """The error a caller sees: a transient one unwrapped (no retries left here)."""
+    return error.final if isinstance(error, RetryableError) else error
 
 
 def _short(text: str, limit: int = 300) -> str:
