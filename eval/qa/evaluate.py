@@ -54,13 +54,14 @@ def evaluate(
     data: Path | None = None,
     limit: int | None = None,
     options: RunOptions | None = None,
+    handle_signals: bool = False,
 ) -> Evaluation:
     options = options or RunOptions()
     started = time.perf_counter()
     # Read every file before starting any server, so a bad path fails in a second.
     items = load_items(suites, data, limit, settings.data_dir)
     runs: list[ModeRun] = []
-    with open_resources(settings, modes) as resources:
+    with open_resources(settings, modes, handle_signals=handle_signals) as resources:
         runner = QARunner(
             chat=resources.chat,
             cache=ResultCache(out_dir / "cache.jsonl"),

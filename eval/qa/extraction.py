@@ -194,10 +194,12 @@ _YNM_STATEMENT = re.compile(
 )
 
 
-def _extract_yes_no_maybe(text: str, options: Mapping[str, str]) -> Extraction:
+def _extract_yes_no_maybe(text: str, options: Mapping[str, str], *, answer_first: bool) -> Extraction:
     label = _from_json(text, options)
     if label is not None:
         return Extraction(label, "json")
+    if answer_first and (label := _ynm_leading(text)) is not None:
+        return Extraction(label, "leading")
     statements = list(_YNM_STATEMENT.finditer(text))
     if statements:
         return Extraction(statements[-1].group(1).lower(), "statement")
@@ -210,17 +212,27 @@ def _extract_yes_no_maybe(text: str, options: Mapping[str, str]) -> Extraction:
     return Extraction(None, "none")
 
 
-def extract_answer(text: str, options: Mapping[str, str]) -> Extraction:
-    """The option label the text commits to, and which rule found it."""
+def extract_answer(text: str, options: Mapping[str, str], *, answer_first: bool = False) -> Extraction:
+    """The option label the text commits to, and which rule found it.
+
+    ``answer_first``: the prompt asked for the label alone (answer-only modes), so a leading
+    label is the answer and anything after it is continuation that a small model rambles on
+    with ("A. Renal artery stenosis\n\nThe correct answer is D" answers A). Without it (chain
+    of thought) the last explicit statement wins.
+    """
     text = _clean(text or "")
     if not text:
         return Extraction(None, "none")
     if set(options) == set(YNM):
-        return _extract_yes_no_maybe(text, options)
+        return _extract_yes_no_maybe(text, options, answer_first=answer_first)
     letters = "".join(sorted(k for k in options if len(k) == 1 and k.isalpha()))
     label = _from_json(text, options)
     if label is not None:
         return Extraction(label, "json")
+    if answer_first:
+        label = _leading_letter(text, options)
+        if label is not None:
+            return Extraction(label, "leading")
     if letters:
         label = _last_statement(text, _letter_patterns(letters))
         if label is not None:

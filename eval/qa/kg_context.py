@@ -21,7 +21,7 @@ from kg.store import GraphError, GraphStore, UnknownFindingError
 log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
-_NEGATIONS = {"no", "not", "denies", "denied", "without", "negative", "absent", "absence", "free"}
+_NEGATION_WORDS = ("no", "not", "denies", "denied", "without", "negative", "absent", "absence", "free")
 _NEGATION_WINDOW = 4  # tokens before a match
 _AGE_SEX = re.compile(
     r"(\d{1,3})[- ](?:year|yr)s?[- ]old\s+(man|woman|male|female|boy|girl|gentleman|lady)", re.IGNORECASE
@@ -41,6 +41,9 @@ def _stem(token: str) -> str:
 
 def tokens(text: str) -> list[str]:
     return [_stem(t) for t in _TOKEN.findall(text.lower())]
+
+
+_NEGATIONS = {_stem(w) for w in _NEGATION_WORDS}
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ def _read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             if not cells:
                 continue
             if len(cells) < 4:
-                raise DatasetFormatError(f"{path}:{n + 1}: a CSV row needs question, options, answer")
+                raise DatasetFormatError(f"{path} line {n + 1}: a CSV row needs question, options, answer")
             *options, answer = cells[1:]
             yield f"{stem}-{n}", {"question": cells[0], "choices": options, "answer": answer}
         return
@@ -129,9 +129,9 @@ def _read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DatasetFormatError(f"{path}:{n + 1}: not JSON ({exc.msg})") from exc
+                raise DatasetFormatError(f"{path} line {n + 1}: not JSON ({exc.msg})") from exc
             if not isinstance(row, dict):
-                raise DatasetFormatError(f"{path}:{n + 1}: expected a JSON object per line")
+                raise DatasetFormatError(f"{path} line {n + 1}: expected a JSON object per line")
             yield f"{stem}-{n}", row
         return
     try:
@@ -173,13 +173,13 @@ def split_inline_options(question: str) -> tuple[str, dict[str, str]]:
         letter, text = pieces[i], pieces[i + 1]
         if letter == LETTERS[expected]:
             if current is not None:
-                options[current] = " ".join(text_parts).strip()
+                options[current] = " ".join(" ".join(text_parts).split())
             current, text_parts, expected = letter, [text], expected + 1
         else:
             text_parts.append(f"({letter}) {text}")
         i += 2
     if current is not None:
-        options[current] = " ".join(text_parts).strip()
+        options[current] = " ".join(" ".join(text_parts).split())
     return stem.strip(), options
 
 

@@ -17,6 +17,11 @@ class Mode(StrEnum):
         return self in (Mode.RAG, Mode.KG_RAG)
 
     @property
+    def answer_only(self) -> bool:
+        """The prompt asks for the label alone (every mode but chain of thought)."""
+        return self is not Mode.COT
+
+    @property
     def needs_graph(self) -> bool:
         return self is Mode.KG_RAG
 

@@ -99,7 +99,7 @@ class QARunner:
             max_tokens=self.options.max_tokens[mode],
             cache_prompt=False,
         )
-        extraction = extract_answer(response.text, item.options)
+        extraction = extract_answer(response.text, item.options, answer_first=mode.answer_only)
         return ItemResult(
             key=key,
             model=self.chat.model,

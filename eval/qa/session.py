@@ -65,8 +65,13 @@ def open_graph(settings: Settings, uri: str) -> GraphStore:
 
 
 @contextmanager
-def open_resources(settings: Settings, modes: Sequence[Mode]) -> Iterator[QAResources]:
+def open_resources(
+    settings: Settings, modes: Sequence[Mode], *, handle_signals: bool = False
+) -> Iterator[QAResources]:
+    """``handle_signals`` (command line only): stop the started servers on SIGTERM/Ctrl-C too."""
     with ServiceGroup() as group, ExitStack() as stack:
+        if handle_signals:
+            group.install_signal_handlers()
         base_url = settings.llm.base_url
         if base_url is None:
             log.info("starting the embedded LLM server")

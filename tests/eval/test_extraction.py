@@ -96,3 +96,24 @@ def test_table_is_large_enough() -> None:
 
 def test_unparseable_reports_method_none() -> None:
     assert extract_answer("no idea", ABCD).method == "none"
+
+
+ANSWER_FIRST: list[tuple[str, dict[str, str], str | None]] = [
+    ("A. Renal artery stenosis\n\nThe correct answer is D. Urethral", ABCD, "A"),
+    ("(C) Report the physician\nAnswer: B", ABCD, "C"),
+    ("The answer is B.", ABCD, "B"),  # no leading label: the statement still counts
+    ("A 45-year-old man", ABCD, None),
+    ("Yes, yes, no, maybe, maybe", YNM, "yes"),
+    ("No. The final answer is maybe", YNM, "no"),
+]
+
+
+@pytest.mark.parametrize(("output", "options", "expected"), ANSWER_FIRST)
+def test_answer_only_modes_take_the_leading_label(
+    output: str, options: dict[str, str], expected: str | None
+) -> None:
+    assert extract_answer(output, options, answer_first=True).answer == expected
+
+
+def test_chain_of_thought_takes_the_last_statement() -> None:
+    assert extract_answer("A. Renal artery stenosis\n\nThe correct answer is D.", ABCD).answer == "D"
