@@ -1,0 +1,339 @@
+"""Noisy naive-Bayes differential and expected-information-gain questions, in numpy.
+
+The model is a dense disease x finding matrix ``P[d, f] = P(f present | d)`` pulled from the
+graph once per graph version (``Neo4jGraphStore`` caches it). Links without an edge get a
+small *leak* probability, so a present finding a disease does not explain costs that disease
+``log(leak)`` instead of ruling it out.
+
+    log P(d | E) = log prior(d, age, sex) + sum_present log p(f|d) + sum_absent log(1 - p(f|d))
+
+normalized over the candidates: diseases linked to at least one present finding (all
+rankable diseases when nothing is present yet). Defaults and their rationale: docs/kg.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kg.models import (
+    Differential,
+    Evidence,
+    FindingConcept,
+    FindingLink,
+    NextStep,
+    Question,
+    RankedDisease,
+)
+from kg.sources import AGE_BANDS, age_band_index
+from kg.store import UnknownFindingError
+
+FloatArray = NDArray[np.float64]
+
+# P(finding present | disease) for a finding the disease has no edge to. Symptoms and signs
+# are rarely present by chance in a consultation for an unrelated disease; history and risk
+# factors (smoking, diabetes...) are common background, so they leak more.
+LEAK_SYMPTOM = 0.01
+LEAK_HISTORY = 0.05
+# SymCat age/sex odds of 0.0 mean "rare in the survey sample", not impossible.
+MIN_RISK_ODDS = 0.05
+SEVERE_AT_MOST = 2  # DDXPlus severity 1-2 = severe
+
+
+@dataclass
+class FindingMeta:
+    id: str
+    name: str
+    kind: str
+    question: str | None
+    value_type: str
+    default_value: str | None
+    parent: str | None
+    red_flag: bool
+    concept: FindingConcept
+
+
+@dataclass
+class DiseaseMeta:
+    id: str
+    name: str
+    severity: int | None
+    icd10: list[str]
+
+
+@dataclass
+class ResolvedEvidence:
+    """Evidence mapped onto matrix columns: (column, confidence) per state."""
+
+    present: list[tuple[int, float]] = field(default_factory=list)
+    absent: list[tuple[int, float]] = field(default_factory=list)
+    values: dict[int, str] = field(default_factory=dict)
+    asked: set[int] = field(default_factory=set)  # answered or implied by an absent gate question
+    present_cols: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Posterior:
+    rows: NDArray[np.int64]  # candidate disease rows
+    log_scores: FloatArray
+    probs: FloatArray
+    evidence: ResolvedEvidence
+
+    @property
+    def entropy(self) -> float:
+        return entropy(self.probs)
+
+
+def entropy(probs: FloatArray) -> float:
+    nz = probs[probs > 0]
+    return float(-(nz * np.log(nz)).sum())
+
+
+class DiagnosisModel:
+    """Disease x finding likelihood matrix plus the metadata needed to explain a ranking."""
+
+    def __init__(
+        self,
+        diseases: Sequence[DiseaseMeta],
+        findings: Sequence[FindingMeta],
+        edges: Iterable[tuple[str, str, float, str]],
+        age_odds: dict[str, list[float]] | None = None,
+        sex_odds: dict[str, list[float]] | None = None,
+        *,
+        leak_symptom: float = LEAK_SYMPTOM,
+        leak_history: float = LEAK_HISTORY,
+    ) -> None:
+        self.diseases = list(diseases)
+        self.findings = list(findings)
+        self.disease_index = {d.id: i for i, d in enumerate(self.diseases)}
+        self.finding_index = {f.id: j for j, f in enumerate(self.findings)}
+        self.leak = np.array(
+            [leak_history if f.kind in ("history", "risk_factor") else leak_symptom for f in self.findings]
+        )
+        n_d, n_f = len(self.diseases), len(self.findings)
+        self.P: FloatArray = np.tile(self.leak, (n_d, 1)) if n_d else np.zeros((0, n_f))
+        self.linked = np.zeros((n_d, n_f), dtype=bool)
+        self.edge_source: dict[tuple[int, int], str] = {}
+        for did, fid, p, source in edges:
+            i, j = self.disease_index.get(did), self.finding_index.get(fid)
+            if i is None or j is None:
+                continue
+            self.P[i, j] = p
+            self.linked[i, j] = True
+            self.edge_source[(i, j)] = source
+        self.logP = np.log(self.P)
+        self.log1mP = np.log1p(-self.P)
+        self.parent_col = np.array(
+            [self.finding_index.get(f.parent, -1) if f.parent else -1 for f in self.findings], dtype=np.int64
+        )
+        # Log prior: uniform base (no source gives prevalences for all diseases) times the
+        # SymCat age and sex odds ratios where known.
+        bands = len(AGE_BANDS)
+        self.log_age = np.zeros((n_d, bands))
+        self.log_sex = np.zeros((n_d, 2))
+        for i, d in enumerate(self.diseases):
+            odds = (age_odds or {}).get(d.id)
+            if odds and len(odds) == bands:
+                self.log_age[i] = np.log(np.maximum(np.asarray(odds, dtype=float), MIN_RISK_ODDS))
+            sodds = (sex_odds or {}).get(d.id)
+            if sodds and len(sodds) == 2:
+                self.log_sex[i] = np.log(np.maximum(np.asarray(sodds, dtype=float), MIN_RISK_ODDS))
+
+    # ------------------------------------------------------------------ evidence
+    def resolve(self, evidence: Evidence) -> ResolvedEvidence:
+        unknown = sorted({o.finding_id for o in evidence.observations} - set(self.finding_index))
+        if unknown:
+            raise UnknownFindingError(f"unknown finding ids: {', '.join(unknown)}")
+        state: dict[int, tuple[bool, float]] = {}
+        resolved = ResolvedEvidence()
+        for obs in evidence.observations:
+            j = self.finding_index[obs.finding_id]
+            resolved.asked.add(j)
+            meta = self.findings[j]
+            present = obs.present
+            if obs.value is not None and meta.default_value is not None:
+                # A categorical answer equal to the "no" default (pain "nowhere", intensity 0)
+                # means the finding is absent.
+                present = str(obs.value) != meta.default_value if present is not False else False
+                if present:
+                    resolved.values[j] = str(obs.value)
+            if present is None:
+                continue  # "don't know" is no evidence
+            previous = state.get(j)
+            # Several observations of one finding (multi-choice values): present wins.
+            if previous is None or (present and not previous[0]):
+                state[j] = (present, obs.confidence)
+        absent_gates = {j for j, (present, _) in state.items() if not present}
+        for j, (present, confidence) in state.items():
+            if self.parent_col[j] in absent_gates:
+                continue  # implied by the absent gate question; counting it again double-counts
+            (resolved.present if present else resolved.absent).append((j, confidence))
+            if present:
+                resolved.present_cols.add(j)
+        for j in range(len(self.findings)):
+            if self.parent_col[j] in absent_gates:
+                resolved.asked.add(j)
+        return resolved
+
+    def log_prior(self, age: int | None, sex: str | None) -> FloatArray:
+        prior = np.zeros(len(self.diseases))
+        if age is not None:
+            prior += self.log_age[:, age_band_index(age)]
+        if sex in ("M", "F"):
+            prior += self.log_sex[:, 0 if sex == "M" else 1]
+        return prior
+
+    def posterior(self, evidence: Evidence) -> Posterior:
+        resolved = self.resolve(evidence)
+        present_cols = [j for j, _ in resolved.present]
+        if present_cols:
+            rows = np.flatnonzero(self.linked[:, present_cols].any(axis=1))
+        else:
+            rows = np.arange(len(self.diseases))
+        scores = self.log_prior(evidence.age, evidence.sex)[rows]
+        for cols, present in ((resolved.present, True), (resolved.absent, False)):
+            for j, confidence in cols:
+                p = self.P[rows, j]
+                if confidence >= 1.0:
+                    scores = scores + (self.logP[rows, j] if present else self.log1mP[rows, j])
+                else:
+                    # Soft evidence: the observation is right with probability `confidence`.
+                    like = p if present else 1.0 - p
+                    scores = scores + np.log(confidence * like + (1.0 - confidence) * (1.0 - like))
+        probs = _softmax(scores)
+        return Posterior(rows=rows, log_scores=scores, probs=probs, evidence=resolved)
+
+    # ------------------------------------------------------------------ questions
+    def question_candidates(self, posterior: Posterior, top_candidates: int) -> NDArray[np.int64]:
+        """Findings linked to the top candidates, not asked, whose gate question (if any) is present."""
+        if posterior.rows.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        order = np.argsort(-posterior.probs, kind="stable")[:top_candidates]
+        top_rows = posterior.rows[order]
+        cols = np.flatnonzero(self.linked[top_rows].any(axis=0))
+        keep = [
+            j
+            for j in cols
+            if j not in posterior.evidence.asked
+            and (self.parent_col[j] < 0 or self.parent_col[j] in posterior.evidence.present_cols)
+        ]
+        return np.asarray(keep, dtype=np.int64)
+
+    def information_gain(self, posterior: Posterior, cols: NDArray[np.int64]) -> FloatArray:
+        """H(D) - sum_v P(v) H(D | v) for each finding column (present / absent outcomes).
+
+        Categorical findings are asked as one question; without per-disease value
+        distributions in the sources, their value split given presence is the same for every
+        disease, so the gain of the value question equals the gain of presence.
+        """
+        if cols.size == 0 or posterior.rows.size == 0:
+            return np.zeros(cols.size)
+        pi = posterior.probs[:, None]
+        p = self.P[np.ix_(posterior.rows, cols)]
+        h = posterior.entropy
+        gain = np.full(cols.size, h)
+        for like in (p, 1.0 - p):
+            joint = pi * like
+            p_v = joint.sum(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xlogx = np.where(joint > 0, joint * np.log(np.where(joint > 0, joint, 1.0)), 0.0)
+                h_v = np.where(
+                    p_v > 0,
+                    -xlogx.sum(axis=0) / np.where(p_v > 0, p_v, 1.0) + np.log(np.where(p_v > 0, p_v, 1.0)),
+                    0.0,
+                )
+            gain -= p_v * h_v
+        return np.maximum(gain, 0.0)
+
+    # ------------------------------------------------------------------ results
+    def differential(self, evidence: Evidence, top_k: int = 10) -> Differential:
+        post = self.posterior(evidence)
+        order = np.argsort(-post.probs, kind="stable")[: max(top_k, 0)]
+        ranked = [
+            self._ranked(int(post.rows[k]), float(post.probs[k]), float(post.log_scores[k]), post.evidence)
+            for k in order
+        ]
+        flags = [
+            self.findings[j].concept for j in sorted(post.evidence.present_cols) if self.findings[j].red_flag
+        ]
+        return Differential(diseases=ranked, entropy=post.entropy, red_flags=flags, unknown_findings=[])
+
+    def _link(self, i: int, j: int, present: bool, evidence: ResolvedEvidence) -> FindingLink:
+        d, f = self.diseases[i], self.findings[j]
+        linked = bool(self.linked[i, j])
+        source = self.edge_source.get((i, j)) if linked else "leak"
+        p = float(self.P[i, j])
+        path = (
+            f"(:Disease {{name: {d.name!r}}})-[:HAS_FINDING {{p: {p:.2f}, source: {source!r}}}]->"
+            f"(:Finding {{id: {f.id!r}, name: {f.name!r}}})"
+            if linked
+            else f"no HAS_FINDING edge from {d.name!r} to {f.name!r} (leak p={p:.2f})"
+        )
+        return FindingLink(
+            finding_id=f.id,
+            finding_name=f.name,
+            p=p,
+            present=present,
+            value=evidence.values.get(j),
+            source=source,
+            path=path,
+        )
+
+    def _ranked(self, i: int, prob: float, log_score: float, ev: ResolvedEvidence) -> RankedDisease:
+        d = self.diseases[i]
+        supporting = [self._link(i, j, True, ev) for j, _ in ev.present if self.linked[i, j]]
+        contradicting = [self._link(i, j, False, ev) for j, _ in ev.absent if self.linked[i, j]]
+        contradicting += [self._link(i, j, True, ev) for j, _ in ev.present if not self.linked[i, j]]
+        supporting.sort(key=lambda link: -link.p)
+        contradicting.sort(key=lambda link: -link.p if not link.present else 1.0)
+        return RankedDisease(
+            disease_id=d.id,
+            name=d.name,
+            probability=prob,
+            log_score=log_score,
+            severity=d.severity,
+            icd10=d.icd10,
+            supporting=supporting,
+            contradicting=contradicting,
+            severe=d.severity is not None and d.severity <= SEVERE_AT_MOST,
+        )
+
+    def next_step(
+        self,
+        evidence: Evidence,
+        differential: Differential,
+        *,
+        posterior_threshold: float = 0.8,
+        min_information_gain: float = 0.01,
+        max_questions: int = 12,
+        top_candidates: int = 10,
+    ) -> NextStep:
+        post = self.posterior(evidence)
+        if post.rows.size == 0 or not differential.diseases:
+            return NextStep(question=None, stop_reason="no_candidates")
+        if float(post.probs.max()) >= posterior_threshold:
+            return NextStep(question=None, stop_reason="confident")
+        asked = sum(1 for o in evidence.observations if o.source == "answer")
+        if asked >= max_questions:
+            return NextStep(question=None, stop_reason="budget")
+        cols = self.question_candidates(post, top_candidates)
+        gains = self.information_gain(post, cols)
+        if gains.size == 0 or float(gains.max()) < min_information_gain:
+            return NextStep(question=None, stop_reason="low_gain")
+        best = int(np.argmax(gains))
+        meta = self.findings[int(cols[best])]
+        text = meta.question or f"Do you have {meta.name}?"
+        return NextStep(
+            question=Question(finding=meta.concept, information_gain=float(gains[best]), text=text),
+            stop_reason="asking",
+        )
+
+
+def _softmax(scores: FloatArray) -> FloatArray:
+    if scores.size == 0:
+        return scores
+    shifted = np.exp(scores - scores.max())
+    return shifted / shifted.sum()

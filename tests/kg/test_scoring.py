@@ -1,0 +1,220 @@
+"""Unit tests of the noisy naive-Bayes posterior and the information-gain question choice."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kg.models import Evidence, FindingConcept, Observation, Sex
+from kg.scoring import DiagnosisModel, DiseaseMeta, FindingMeta, entropy
+from kg.store import UnknownFindingError
+
+
+def _finding(
+    fid: str, kind: str = "symptom", parent: str | None = None, default: str | None = None
+) -> FindingMeta:
+    return FindingMeta(
+        id=fid,
+        name=f"name {fid}",
+        kind=kind,
+        question=None if fid == "f3" else f"Question about {fid}?",
+        value_type="binary" if default is None else "categorical",
+        default_value=default,
+        parent=parent,
+        red_flag=fid == "f2",
+        concept=FindingConcept(id=fid, name=f"name {fid}", red_flag=fid == "f2"),
+    )
+
+
+def _model() -> DiagnosisModel:
+    diseases = [DiseaseMeta(id=f"d{i}", name=f"disease {i}", severity=i + 1, icd10=[]) for i in range(4)]
+    findings = [_finding(f"f{j}") for j in range(5)]
+    findings.append(_finding("g1", parent="f0", default="0"))
+    edges = [
+        ("d0", "f0", 0.9, "t"),
+        ("d0", "f1", 0.6, "t"),
+        ("d0", "g1", 0.7, "t"),
+        ("d1", "f0", 0.5, "t"),
+        ("d1", "f2", 0.8, "t"),
+        ("d2", "f1", 0.7, "t"),
+        ("d2", "f3", 0.4, "t"),
+        ("d3", "f4", 0.9, "t"),
+        ("d3", "f0", 0.2, "t"),
+    ]
+    return DiagnosisModel(
+        diseases,
+        findings,
+        edges,
+        age_odds={"d3": [0.0, 0.1, 1, 1, 1, 1, 3.0, 3.0]},
+        sex_odds={"d1": [2.0, 0.5]},
+    )
+
+
+def _ev(*obs: tuple[str, bool | None], age: int | None = None, sex: Sex | None = None) -> Evidence:
+    observations = [Observation(finding_id=f, present=p, source="answer") for f, p in obs]
+    return Evidence(observations=observations, age=age, sex=sex)
+
+
+def _odds(model: DiagnosisModel, evidence: Evidence, a: str, b: str) -> float:
+    post = model.posterior(evidence)
+    idx = {model.diseases[int(r)].id: k for k, r in enumerate(post.rows)}
+    return float(post.log_scores[idx[a]] - post.log_scores[idx[b]])
+
+
+def test_posterior_sums_to_one_and_matches_hand_computation() -> None:
+    model = _model()
+    post = model.posterior(_ev(("f0", True), ("f1", False)))
+    assert post.probs.sum() == pytest.approx(1.0)
+    # Candidates: diseases linked to the present finding f0.
+    assert {model.diseases[int(r)].id for r in post.rows} == {"d0", "d1", "d3"}
+    expected = {
+        "d0": math.log(0.9) + math.log(1 - 0.6),
+        "d1": math.log(0.5) + math.log(1 - 0.01),
+        "d3": math.log(0.2) + math.log(1 - 0.01),
+    }
+    norm = np.logaddexp.reduce(list(expected.values()))
+    for k, r in enumerate(post.rows):
+        did = model.diseases[int(r)].id
+        assert post.probs[k] == pytest.approx(math.exp(expected[did] - norm))
+
+
+def test_present_finding_raises_odds_and_absent_lowers() -> None:
+    model = _model()
+    base = _ev(("f0", True))
+    with_present = _ev(("f0", True), ("f1", True))
+    with_absent = _ev(("f0", True), ("f1", False))
+    assert _odds(model, with_present, "d0", "d1") > _odds(model, base, "d0", "d1")
+    assert _odds(model, with_absent, "d0", "d1") < _odds(model, base, "d0", "d1")
+
+
+def test_dont_know_is_no_evidence() -> None:
+    model = _model()
+    a = model.posterior(_ev(("f0", True)))
+    b = model.posterior(_ev(("f0", True), ("f1", None)))
+    np.testing.assert_allclose(a.probs, b.probs)
+
+
+def test_soft_evidence_sits_between_none_and_certain() -> None:
+    model = _model()
+    certain = _odds(model, _ev(("f0", True), ("f1", True)), "d0", "d1")
+    none = _odds(model, _ev(("f0", True)), "d0", "d1")
+    soft_ev = Evidence(
+        observations=[
+            Observation(finding_id="f0", present=True),
+            Observation(finding_id="f1", present=True, confidence=0.7),
+        ]
+    )
+    soft = _odds(model, soft_ev, "d0", "d1")
+    assert none < soft < certain
+
+
+def test_age_and_sex_modify_the_prior() -> None:
+    model = _model()
+    young = _odds(model, _ev(("f0", True), age=0), "d3", "d0")
+    old = _odds(model, _ev(("f0", True), age=70), "d3", "d0")
+    assert old - young == pytest.approx(math.log(3.0) - math.log(0.05))
+    assert _odds(model, _ev(("f0", True), sex="M"), "d1", "d0") > _odds(
+        model, _ev(("f0", True), sex="F"), "d1", "d0"
+    )
+
+
+def test_unknown_finding_raises() -> None:
+    with pytest.raises(UnknownFindingError, match="nope"):
+        _model().posterior(_ev(("nope", True)))
+
+
+def test_categorical_default_value_means_absent_and_gate_absent_implies_details() -> None:
+    model = _model()
+    ev = Evidence(
+        observations=[
+            Observation(finding_id="f1", present=True),
+            Observation(finding_id="g1", present=True, value="0"),
+        ]
+    )
+    resolved = model.resolve(ev)
+    assert model.finding_index["g1"] in {j for j, _ in resolved.absent}
+    ev2 = _ev(("f1", True), ("f0", False))
+    resolved2 = model.resolve(ev2)
+    assert model.finding_index["g1"] in resolved2.asked  # implied by the absent gate question
+    assert model.finding_index["g1"] not in {j for j, _ in resolved2.absent}  # not double counted
+
+
+def _brute_force_gain(model: DiagnosisModel, evidence: Evidence, fid: str) -> float:
+    post = model.posterior(evidence)
+    h = entropy(post.probs)
+    total = 0.0
+    j = model.finding_index[fid]
+    for present in (True, False):
+        like = np.array([model.P[int(r), j] if present else 1 - model.P[int(r), j] for r in post.rows])
+        joint = post.probs * like
+        p_v = joint.sum()
+        if p_v > 0:
+            total += p_v * entropy(joint / p_v)
+    return h - total
+
+
+def test_information_gain_matches_brute_force_and_argmax_is_asked() -> None:
+    model = _model()
+    evidence = _ev(("f0", True))
+    post = model.posterior(evidence)
+    cols = model.question_candidates(post, top_candidates=10)
+    gains = model.information_gain(post, cols)
+    brute = [_brute_force_gain(model, evidence, model.findings[int(j)].id) for j in cols]
+    np.testing.assert_allclose(gains, brute, atol=1e-12)
+    diff = model.differential(evidence)
+    step = model.next_step(evidence, diff, posterior_threshold=0.99, min_information_gain=0.0)
+    assert step.stop_reason == "asking" and step.question is not None
+    assert step.question.finding.id == model.findings[int(cols[int(np.argmax(brute))])].id
+    assert step.question.information_gain == pytest.approx(max(brute))
+
+
+def test_question_candidates_exclude_asked_and_detail_questions_without_gate() -> None:
+    model = _model()
+    post = model.posterior(_ev(("f1", True)))
+    ids = {model.findings[int(j)].id for j in model.question_candidates(post, 10)}
+    assert "f1" not in ids
+    assert "g1" not in ids  # its gate question f0 is not answered yes
+    post2 = model.posterior(_ev(("f1", True), ("f0", True)))
+    assert "g1" in {model.findings[int(j)].id for j in model.question_candidates(post2, 10)}
+
+
+def test_stop_rules() -> None:
+    model = _model()
+    ev = _ev(("f0", True), ("f1", True), ("f2", False), ("f4", False))
+    diff = model.differential(ev)
+    assert model.next_step(ev, diff, posterior_threshold=0.5).stop_reason == "confident"
+    assert model.next_step(ev, diff, posterior_threshold=1.1, max_questions=2).stop_reason == "budget"
+    assert (
+        model.next_step(ev, diff, posterior_threshold=1.1, min_information_gain=10.0).stop_reason
+        == "low_gain"
+    )
+    empty = DiagnosisModel([], [_finding("f0")], [])
+    assert empty.next_step(Evidence(), empty.differential(Evidence())).stop_reason == "no_candidates"
+
+
+def test_question_text_falls_back_to_name() -> None:
+    model = _model()
+    ev = _ev(("f1", True), ("f0", False))
+    diff = model.differential(ev)
+    step = model.next_step(ev, diff, posterior_threshold=1.1, min_information_gain=0.0, top_candidates=10)
+    assert step.question is not None
+    expected = model.findings[model.finding_index[step.question.finding.id]].question
+    assert step.question.text == (expected or f"Do you have {step.question.finding.name}?")
+
+
+def test_differential_carries_evidence_red_flags_and_severity() -> None:
+    model = _model()
+    diff = model.differential(_ev(("f0", True), ("f2", True), ("f1", False)), top_k=10)
+    assert sum(d.probability for d in diff.diseases) == pytest.approx(1.0)
+    d1 = next(d for d in diff.diseases if d.disease_id == "d1")
+    assert {link.finding_id for link in d1.supporting} == {"f0", "f2"}
+    assert all(link.path.startswith("(:Disease") for link in d1.supporting)
+    d0 = next(d for d in diff.diseases if d.disease_id == "d0")
+    assert {link.finding_id for link in d0.contradicting} >= {
+        "f1",
+        "f2",
+    }  # absent linked + unexplained present
+    assert [f.id for f in diff.red_flags] == ["f2"]
+    assert d0.severe and not next(d for d in diff.diseases if d.disease_id == "d3").severe
