@@ -1,10 +1,10 @@
 """Interactive-diagnosis evaluation: simulated DDXPlus-format patients answer the agent's questions.
 
-Public face: ``read_patients`` / ``write_patients`` (official DDXPlus CSV), ``generate_patients``,
-``SimulatedPatient``, ``evaluate_from_settings`` (CLI and benchmark entry point).
+Public face: ``read_patients`` / ``write_patients`` (official DDXPlus CSV), ``SimulatedPatient``;
+``eval.ddx.generator`` (``python -m eval.ddx.generator`` regenerates the shipped patients) and
+``eval.ddx.evaluate.evaluate_from_settings`` (CLI and benchmark entry point).
 """
 
-from eval.ddx.generator import generate_patients
 from eval.ddx.patients import Patient, PatientFileError, read_patients, write_patients
 from eval.ddx.simulator import SimulatedPatient
 
@@ -12,7 +12,6 @@ __all__ = [
     "Patient",
     "PatientFileError",
     "SimulatedPatient",
-    "generate_patients",
     "read_patients",
     "write_patients",
 ]

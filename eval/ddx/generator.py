@@ -78,14 +78,14 @@ def _differential(defs: DDXPlusDefinitions, present: set[str]) -> list[tuple[str
     for cond in defs.conditions.values():
         own = set(cond.evidences)
         score = 0.0
-        for ev in present:
+        for ev in sorted(present):  # a fixed order: float sums must not depend on set hashing
             score += math.log(DIFFERENTIAL_P_LINKED if ev in own else DIFFERENTIAL_LEAK)
         score += len(own - present) * math.log(1 - DIFFERENTIAL_P_LINKED)
         logs[cond.name] = score
     top = max(logs.values())
     weights = {name: math.exp(score - top) for name, score in logs.items()}
     total = sum(weights.values())
-    ranked = sorted(((name, w / total) for name, w in weights.items()), key=lambda p: -p[1])
+    ranked = sorted(((name, w / total) for name, w in weights.items()), key=lambda p: (-p[1], p[0]))
     kept = [(n, p) for n, p in ranked if p >= DIFFERENTIAL_MIN_PROBABILITY][:DIFFERENTIAL_MAX_SIZE]
     mass = sum(p for _, p in kept)
     return [(n, round(p / mass, 6)) for n, p in kept]
