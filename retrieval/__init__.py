@@ -1,0 +1,21 @@
+"""Evidence retrieval: MedQuAD + graph descriptions, dense (FAISS) + BM25 fused by reciprocal rank.
+
+Entry points: :func:`build_or_load_index` (returns a :class:`HybridRetriever`, a ``Retriever``)
+and the contract in :mod:`retrieval.base`.
+"""
+
+from retrieval.base import Passage, Retriever
+from retrieval.builder import build_or_load_index
+from retrieval.corpus import Document
+from retrieval.guard import BenchmarkGuard, EvaluationMaterialError
+from retrieval.hybrid import HybridRetriever
+
+__all__ = [
+    "BenchmarkGuard",
+    "Document",
+    "EvaluationMaterialError",
+    "HybridRetriever",
+    "Passage",
+    "Retriever",
+    "build_or_load_index",
+]

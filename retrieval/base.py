@@ -21,7 +21,5 @@ class Passage(BaseModel):
 
 @runtime_checkable
 class Retriever(Protocol):
-    def search(
-        self, query: str, k: int = 5, filters: Mapping[str, str] | None = None
-    ) -> list[Passage]:
+    def search(self, query: str, k: int = 5, filters: Mapping[str, str] | None = None) -> list[Passage]:
         """Best passages for the query; an empty or meaningless query returns []."""

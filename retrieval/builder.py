@@ -1,0 +1,201 @@
+"""Build an index directory from the corpus, or load it when its manifest still matches."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from retrieval import dense
+from retrieval.chunking import Chunk, ChunkingParams, chunk_documents
+from retrieval.corpus import Document, documents_from_mappings, medquad_documents
+from retrieval.embedding import DEFAULT_MAX_SEQ_LENGTH, DEFAULT_MODEL, get_embedder, model_identity
+from retrieval.guard import BenchmarkGuard, EvaluationMaterialError
+from retrieval.hybrid import HybridRetriever, Mode
+from retrieval.lexical import BM25Index
+from retrieval.manifest import IndexManifest, corpus_checksum
+
+log = logging.getLogger(__name__)
+
+# (stage, done, total): stages are "embed" (chunks embedded so far) and "index".
+BuildProgress = Callable[[str, int, int], None]
+
+
+def _log_progress(stage: str, done: int, total: int) -> None:
+    log.info("index build: %s %d/%d", stage, done, total)
+
+
+def embedding_text(chunk: Chunk) -> str:
+    # The title (MedQuAD focus, disease name) carries the topic that chunks in the middle of a
+    # long answer often never name; both the embedder and BM25 see it.
+    return f"{chunk.title}. {chunk.text}" if chunk.title else chunk.text
+
+
+def collect_documents(
+    *,
+    extra_documents: Iterable[Mapping[str, Any] | Document] = (),
+    limit: int | None = None,
+    include_medquad: bool = True,
+    guard: BenchmarkGuard | None = None,
+) -> tuple[list[Document], list[str]]:
+    """The documents to index and the "id: reason" of those the guard left out.
+
+    A document *tagged* as benchmark material raises :class:`EvaluationMaterialError` (someone
+    passed evaluation data on purpose or by mistake: stop). A document whose text merely copies
+    benchmark text (fingerprint hit) is left out and listed in the manifest.
+    """
+    guard = guard or BenchmarkGuard.tags_only()
+    docs = medquad_documents(limit=limit) if include_medquad else []
+    docs += documents_from_mappings(extra_documents)
+    tagged = [d for d in docs if (why := BenchmarkGuard.tags_only().reason(d)) is not None]
+    if tagged:
+        BenchmarkGuard.tags_only().check(tagged)  # raises with the offending ids
+    kept, rejected = guard.partition(docs)
+    for doc_id, why in rejected:
+        log.warning("not indexing %s: %s", doc_id, why)
+    return kept, [f"{doc_id}: {why}" for doc_id, why in rejected]
+
+
+def _atomic_replace(staging: Path, target: Path) -> None:
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build_index(
+    index_dir: Path,
+    docs: list[Document],
+    *,
+    model: str,
+    index_kind: str,
+    params: ChunkingParams,
+    max_seq_length: int,
+    excluded: list[str],
+    checksum: str,
+    progress: BuildProgress | None = None,
+) -> HybridRetriever:
+    """Embed, index and write everything to ``index_dir`` (replaced atomically)."""
+    started = time.perf_counter()
+    progress = progress or _log_progress
+    chunks = chunk_documents(docs, params)
+    if not chunks:
+        raise ValueError("nothing to index: the corpus is empty")
+    embedder = get_embedder(model, max_seq_length=max_seq_length)
+    texts = [embedding_text(c) for c in chunks]
+    vectors = embedder.encode(texts, progress=lambda done, total: progress("embed", done, total))
+    kind = dense.choose_index_kind(len(chunks), index_kind)
+    progress("index", 0, 2)
+    faiss_index = dense.build_index(vectors, kind)
+    bm25 = BM25Index.build(texts)
+    progress("index", 2, 2)
+    manifest = IndexManifest(
+        corpus_checksum=checksum,
+        n_documents=len(docs),
+        n_chunks=len(chunks),
+        sources=dict(Counter(d.source or "unknown" for d in docs)),
+        model=model,
+        model_path=model_identity(model),
+        dimension=embedder.dimension,
+        max_seq_length=embedder.max_seq_length,
+        index_kind=kind,
+        requested_index_kind=index_kind,
+        chunk_max_words=params.max_words,
+        chunk_overlap_sentences=params.overlap_sentences,
+        excluded=excluded,
+        build_seconds=round(time.perf_counter() - started, 2),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    retriever = HybridRetriever(chunks, faiss_index, bm25, embedder, manifest)
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = index_dir.with_name(f".{index_dir.name}.building-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    retriever.save(staging)
+    _atomic_replace(staging, index_dir)
+    retriever.index_dir = index_dir
+    log.info(
+        "built %s index: %d chunks from %d documents in %.1f s",
+        kind,
+        len(chunks),
+        len(docs),
+        manifest.build_seconds,
+    )
+    return retriever
+
+
+def build_or_load_index(
+    index_dir: str | Path,
+    *,
+    model: str = DEFAULT_MODEL,
+    extra_documents: Iterable[Mapping[str, Any] | Document] = (),
+    limit: int | None = None,
+    index_kind: str = "auto",
+    force: bool = False,
+    benchmark_dir: str | Path | None = None,
+    include_medquad: bool = True,
+    chunking: ChunkingParams | None = None,
+    max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
+    mode: Mode = "hybrid",
+    progress: BuildProgress | None = None,
+) -> HybridRetriever:
+    """The index in ``index_dir``: loaded when its manifest matches this corpus and model,
+    rebuilt (atomically) otherwise, or always with ``force``.
+
+    ``limit`` indexes an evenly spread subset of that many MedQuAD pairs. ``benchmark_dir``
+    (e.g. ../shared/data/benchmarks) turns on the fingerprint screen against benchmark files;
+    source tags naming a benchmark are always refused (:class:`EvaluationMaterialError`).
+    """
+    index_dir = Path(index_dir)
+    params = chunking or ChunkingParams()
+    dense.choose_index_kind(0, index_kind)  # validate early
+    guard = BenchmarkGuard.from_benchmark_dir(Path(benchmark_dir)) if benchmark_dir else None
+    docs, excluded = collect_documents(
+        extra_documents=extra_documents, limit=limit, include_medquad=include_medquad, guard=guard
+    )
+    checksum = corpus_checksum(docs, params)
+    expected = IndexManifest(
+        corpus_checksum=checksum,
+        n_documents=len(docs),
+        model=model,
+        max_seq_length=max_seq_length,
+        index_kind="",
+        requested_index_kind=index_kind,
+        chunk_max_words=params.max_words,
+        chunk_overlap_sentences=params.overlap_sentences,
+    )
+    stored = None if force else IndexManifest.load(index_dir)
+    if stored is not None:
+        embedder = get_embedder(model, max_seq_length=max_seq_length)
+        expected.dimension = embedder.dimension
+        expected.max_seq_length = embedder.max_seq_length
+        reasons = stored.mismatch(expected)
+        if not reasons:
+            try:
+                retriever = HybridRetriever.load(index_dir, embedder, mode=mode)
+                log.info("loaded %s index from %s (%d chunks)", stored.index_kind, index_dir, len(retriever))
+                return retriever
+            except (OSError, ValueError, RuntimeError) as exc:  # damaged files: rebuild
+                reasons = [f"index files unreadable: {type(exc).__name__}: {exc}"]
+        log.warning("rebuilding index in %s: %s", index_dir, "; ".join(reasons))
+    retriever = build_index(
+        index_dir,
+        docs,
+        model=model,
+        index_kind=index_kind,
+        params=params,
+        max_seq_length=max_seq_length,
+        excluded=excluded,
+        checksum=checksum,
+        progress=progress,
+    )
+    return retriever if mode == "hybrid" else retriever.with_mode(mode)
+
+
+__all__ = ["EvaluationMaterialError", "build_or_load_index", "collect_documents"]
