@@ -106,7 +106,7 @@ class GraphPolicy:
                 differential,
                 posterior_threshold=config.posterior_threshold,
                 min_information_gain=config.min_information_gain,
-                max_questions=config.max_questions - episode.questions,
+                max_questions=config.max_questions,  # next_step counts the answers itself
                 top_candidates=config.top_candidates,
             )
             if step.question is None:
