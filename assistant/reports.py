@@ -1,0 +1,506 @@
+"""Draft radiology reports from an image: zero-shot findings + similar reports + the LLM.
+
+Flow: load the image (vlm.image_io) -> embed it and score the finding labels (encoder time)
+-> nearest archived reports (retrieval time) -> the LLM writes FINDINGS / IMPRESSION as JSON
+(LLM time) -> every sentence is checked against the evidence (``ground_text``): a finding named
+as present that the image findings do not support, or named as absent although they support
+it, is removed and noted. An empty or failed LLM section is replaced by a deterministic
+template written from the evidence alone, so a weak or unreachable LLM still yields an honest
+draft. The INDICATION is the clinician's text, restated, never rewritten by the model.
+
+``to_fhir`` exports a FHIR R4 DiagnosticReport (validated with the ``fhir.resources`` R4B
+model: fhir.resources 8 ships R5 as default and R4B (4.3.0) as the R4-line package; the
+DiagnosticReport and Observation elements used here are unchanged from R4 4.0.1).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, computed_field
+
+from assistant.llm.base import ChatMessage, ChatModel, LLMError
+from prompts import load_prompt
+from vlm.base import ImageEncoder
+from vlm.image_io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
+from vlm.report_bank import ReportBank, SimilarReport
+from vlm.zero_shot import (
+    DEFAULT_TEMPERATURE,
+    FindingLabel,
+    ImageFinding,
+    ZeroShotClassifier,
+    standard_cxr_labels,
+)
+
+log = logging.getLogger(__name__)
+
+DISCLAIMER = (
+    "Automated preliminary draft for review by a qualified radiologist; not a diagnosis. "
+    "Image findings are zero-shot image-text similarity scores, not a validated classifier."
+)
+MAX_INDICATION_CHARS = 2000
+RADIOGRAPH_MODALITIES = {"CR", "DX", "RG"}
+
+# Sentence-level cues for grounding checks (NegEx-style, deliberately simple and visible).
+_NEGATION = re.compile(
+    r"\b(no|not|without|negative for|absence of|absent|free of|resolved|rule[sd]? out|ruled out)\b",
+    re.IGNORECASE,
+)
+_HEDGE = re.compile(
+    r"\b(possible|possibly|may|might|could|suggest(?:s|ed|ive)?|cannot be excluded|cannot exclude|"
+    r"uncertain|questionable|equivocal|probable|likely|borderline|concern for|versus)\b",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+class ReportTimings(BaseModel):
+    load_s: float = 0.0  # decode + validate the upload
+    encoder_s: float = 0.0  # image embedding + zero-shot scoring
+    retrieval_s: float = 0.0  # report-bank search
+    llm_s: float = 0.0  # structured LLM call(s)
+    total_s: float = 0.0
+
+
+class ImageSummary(BaseModel):
+    format: str
+    width: int
+    height: int
+    frames: int = 1
+    modality: str | None = None
+
+
+class ReportDraft(BaseModel):
+    indication: str
+    findings: str
+    impression: str
+    image_findings: list[ImageFinding]  # labels at or above the "possible" threshold
+    similar_reports: list[SimilarReport] = Field(default_factory=list)
+    uncertainty: list[str] = Field(default_factory=list)
+    validation_notes: list[str] = Field(default_factory=list)  # what the grounding check changed
+    generated_by: Literal["llm", "llm+template", "template"]
+    encoder_model: str
+    llm_model: str | None = None
+    threshold: float
+    possible_threshold: float
+    temperature: float
+    image: ImageSummary
+    timings: ReportTimings
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    disclaimer: str = DISCLAIMER
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def similar_report_ids(self) -> list[str]:
+        return [r.uid for r in self.similar_reports]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def text(self) -> str:
+        lines = [
+            f"INDICATION: {self.indication}",
+            f"FINDINGS: {self.findings}",
+            f"IMPRESSION: {self.impression}",
+        ]
+        if self.uncertainty:
+            lines.append("UNCERTAINTY: " + " ".join(self.uncertainty))
+        lines.append(f"NOTE: {self.disclaimer}")
+        return "\n".join(lines)
+
+
+class LLMReport(BaseModel):
+    """What the LLM is asked to return.
+
+    No maxLength/maxItems in the schema on purpose: llama.cpp expands them into grammar
+    repetitions that make constrained sampling crawl; lengths are cut after parsing instead.
+    """
+
+    findings: str
+    impression: str
+    uncertainty: list[str] = Field(default_factory=list)
+
+
+MAX_SECTION_CHARS = {"findings": 1200, "impression": 600}
+MAX_LLM_UNCERTAINTY_NOTES = 4
+
+
+# --- drafting ------------------------------------------------------------------------------
+
+
+def draft_report(
+    image_bytes: bytes,
+    indication: str,
+    *,
+    encoder: ImageEncoder,
+    chat_model: ChatModel | None,
+    report_bank: ReportBank | None,
+    filename: str | None = None,
+    labels: Sequence[FindingLabel] | None = None,
+    threshold: float = 0.5,
+    possible_threshold: float = 0.35,
+    temperature: float = DEFAULT_TEMPERATURE,
+    k_similar: int = 3,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    llm_max_tokens: int = 320,
+) -> ReportDraft:
+    """A grounded draft report; raises ``vlm.ImageError`` for an unreadable upload."""
+    if not 0.0 < possible_threshold <= threshold < 1.0:
+        raise ValueError("need 0 < possible_threshold <= threshold < 1")
+    started = time.perf_counter()
+    timings = ReportTimings()
+
+    loaded = load_image(image_bytes, filename=filename, max_bytes=max_bytes, max_pixels=max_pixels)
+    timings.load_s = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    label_set = tuple(labels) if labels else standard_cxr_labels().labels
+    classifier = _classifier(encoder, label_set, temperature)
+    embedding = encoder.encode_images([loaded.image])[0]
+    scored = classifier.score_embeddings(embedding[None, :])[0]
+    timings.encoder_s = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    similar = report_bank.nearest(embedding, k_similar) if report_bank is not None and k_similar > 0 else []
+    timings.retrieval_s = time.perf_counter() - mark
+
+    indication_text = _clean_indication(indication)
+    evidence = Evidence(scored, label_set, threshold, possible_threshold)
+    uncertainty = _standard_notes(loaded.modality, report_bank is not None, similar)
+    validation: list[str] = []
+    generated_by: Literal["llm", "llm+template", "template"] = "template"
+    findings, impression = template_sections(evidence)
+
+    if chat_model is not None:
+        mark = time.perf_counter()
+        try:
+            reply = chat_model.structured(
+                _messages(indication_text, evidence, similar),
+                LLMReport,
+                temperature=0.0,
+                max_tokens=llm_max_tokens,
+            )
+        except LLMError as exc:
+            validation.append(f"LLM draft unavailable ({type(exc).__name__}); template draft used")
+            reply = None
+        timings.llm_s = time.perf_counter() - mark
+        if reply is not None:
+            llm_findings, notes_f = ground_text(_cut(reply.findings, "findings"), evidence)
+            llm_impression, notes_i = ground_text(_cut(reply.impression, "impression"), evidence)
+            validation += notes_f + notes_i
+            used = 0
+            if llm_findings:
+                findings = _complete_findings(llm_findings, evidence)
+                used += 1
+            if llm_impression:
+                impression = llm_impression
+                used += 1
+            if used:
+                generated_by = "llm" if used == 2 and not (notes_f or notes_i) else "llm+template"
+            else:
+                validation.append("LLM draft failed the evidence check; template draft used")
+            for note in reply.uncertainty[:MAX_LLM_UNCERTAINTY_NOTES]:
+                grounded, _ = ground_text(note, evidence)
+                if grounded and grounded not in uncertainty:
+                    uncertainty.append(grounded)
+
+    timings.total_s = time.perf_counter() - started
+    width, height = loaded.original_size
+    return ReportDraft(
+        indication=indication_text,
+        findings=findings,
+        impression=impression,
+        image_findings=evidence.reportable,
+        similar_reports=similar,
+        uncertainty=uncertainty,
+        validation_notes=validation,
+        generated_by=generated_by,
+        encoder_model=encoder.name,
+        llm_model=getattr(chat_model, "model", None) if chat_model is not None else None,
+        threshold=threshold,
+        possible_threshold=possible_threshold,
+        temperature=temperature,
+        image=ImageSummary(
+            format=loaded.format, width=width, height=height, frames=loaded.frames, modality=loaded.modality
+        ),
+        timings=timings,
+    )
+
+
+_CLASSIFIERS: dict[tuple[int, tuple[FindingLabel, ...], float], ZeroShotClassifier] = {}
+_CLASSIFIER_CACHE_SIZE = 8
+
+
+def _classifier(
+    encoder: ImageEncoder, labels: tuple[FindingLabel, ...], temperature: float
+) -> ZeroShotClassifier:
+    """Prompt embeddings are the costly part of scoring; reuse them per encoder and label set."""
+    key = (id(encoder), labels, temperature)
+    cached = _CLASSIFIERS.get(key)
+    if cached is not None and cached.encoder is encoder:  # id() alone can be reused after GC
+        return cached
+    classifier = ZeroShotClassifier(encoder, labels=labels, temperature=temperature)
+    classifier.prompt_embeddings()
+    if len(_CLASSIFIERS) >= _CLASSIFIER_CACHE_SIZE:
+        _CLASSIFIERS.pop(next(iter(_CLASSIFIERS)))
+    _CLASSIFIERS[key] = classifier
+    return classifier
+
+
+class Evidence:
+    """The scored labels and what each one allows the report to say."""
+
+    def __init__(
+        self,
+        scored: Sequence[ImageFinding],
+        labels: Sequence[FindingLabel],
+        threshold: float,
+        possible_threshold: float,
+    ) -> None:
+        self.scored = list(scored)
+        self.threshold = threshold
+        self.possible_threshold = possible_threshold
+        by_id = {f.finding_id: f for f in scored}
+        # (term regex, label, probability), longest terms first so "pleural effusion" wins over "effusion"
+        entries = []
+        for label in labels:
+            finding = by_id.get(label.id)
+            if finding is None:
+                continue
+            for term in label.terms:
+                entries.append((term, label, finding.probability))
+        entries.sort(key=lambda e: -len(e[0]))
+        self.terms = [(_term_pattern(term), label, p) for term, label, p in entries]
+
+    @property
+    def present(self) -> list[ImageFinding]:
+        return [f for f in self.scored if f.probability >= self.threshold]
+
+    @property
+    def possible(self) -> list[ImageFinding]:
+        return [f for f in self.scored if self.possible_threshold <= f.probability < self.threshold]
+
+    @property
+    def reportable(self) -> list[ImageFinding]:
+        return self.present + self.possible
+
+
+def _term_pattern(term: str) -> re.Pattern[str]:
+    words = [re.escape(w) for w in term.split()]
+    return re.compile(r"\b" + r"\s+".join(words) + r"(?:s|es)?\b", re.IGNORECASE)
+
+
+def ground_text(text: str, evidence: Evidence) -> tuple[str, list[str]]:
+    """Drop sentences whose finding claims the evidence does not support; say what was dropped."""
+    kept: list[str] = []
+    notes: list[str] = []
+    for sentence in (s.strip() for s in _SENTENCE.split(text or "")):
+        if not sentence:
+            continue
+        problem = _unsupported_claim(sentence, evidence)
+        if problem:
+            notes.append(problem)
+        else:
+            kept.append(sentence)
+    return " ".join(kept).strip(), notes
+
+
+def _unsupported_claim(sentence: str, evidence: Evidence) -> str | None:
+    covered: list[tuple[int, int]] = []
+    for pattern, label, probability in evidence.terms:
+        for match in pattern.finditer(sentence):
+            if any(start <= match.start() < end for start, end in covered):
+                continue  # already judged as part of a longer term
+            covered.append((match.start(), match.end()))
+            before = sentence[: match.start()]
+            negated = bool(_NEGATION.search(before))
+            hedged = bool(_HEDGE.search(sentence))
+            pct = f"{probability:.0%}"
+            if negated and probability >= evidence.threshold:
+                return f"removed a sentence denying {label.name}, which the image analysis supports ({pct})"
+            if negated:
+                continue
+            if probability >= evidence.threshold:
+                continue
+            if probability >= evidence.possible_threshold and hedged:
+                continue
+            return f"removed an unsupported statement of {label.name} (image confidence {pct})"
+    return None
+
+
+def template_sections(evidence: Evidence) -> tuple[str, str]:
+    """FINDINGS and IMPRESSION written from the evidence alone (the fallback draft)."""
+    present, possible = evidence.present, evidence.possible
+    sentences = [
+        f"Appearance suggestive of {f.label} on automated analysis (confidence {f.probability:.0%})."
+        for f in present
+    ]
+    sentences += [f"Possible {f.label}, uncertain (confidence {f.probability:.0%})." for f in possible]
+    if not sentences:
+        sentences.append(
+            "No finding reached the reporting threshold "
+            f"({evidence.threshold:.0%} confidence) on automated image analysis."
+        )
+    if present:
+        impression = (
+            f"Automated analysis suggests {_join(f.label for f in present)}. Radiologist review required."
+        )
+    elif possible:
+        impression = (
+            f"No confident abnormality; possible {_join(f.label for f in possible)} cannot be excluded. "
+            "Radiologist review required."
+        )
+    else:
+        impression = "No confident abnormality on automated analysis. Radiologist review required."
+    return " ".join(sentences), impression
+
+
+def _complete_findings(text: str, evidence: Evidence) -> str:
+    """Append supported findings the LLM left out, so the draft never hides evidence."""
+    missing = [
+        f
+        for f in evidence.present
+        if not any(label.id == f.finding_id and pattern.search(text) for pattern, label, _ in evidence.terms)
+    ]
+    extra = [f"Automated analysis also suggests {f.label} (confidence {f.probability:.0%})." for f in missing]
+    return " ".join([text, *extra]).strip()
+
+
+def _cut(text: str, section: str) -> str:
+    """Bound a section; cut at the last full sentence that fits."""
+    limit = MAX_SECTION_CHARS[section]
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = max(head.rfind(". "), head.rfind(".\n"))
+    return head[: end + 1] if end > 0 else head
+
+
+def _join(items: Any) -> str:
+    names = list(dict.fromkeys(items))
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _messages(indication: str, evidence: Evidence, similar: Sequence[SimilarReport]) -> list[ChatMessage]:
+    system = load_prompt("report_system").render(
+        threshold_pct=f"{evidence.threshold:.0%}", possible_pct=f"{evidence.possible_threshold:.0%}"
+    )
+    findings = "\n".join(f"- {f.label}: {f.probability:.0%}" for f in evidence.reportable) or (
+        f"- none at or above {evidence.possible_threshold:.0%}"
+    )
+    reports = (
+        "\n".join(
+            f"- #{r.uid} (similarity {r.score:.2f}): {r.findings} {r.impression}".strip()[:400]
+            for r in similar
+        )
+        or "- none"
+    )
+    user = load_prompt("report_draft").render(
+        indication=indication, image_findings=findings, similar_reports=reports
+    )
+    return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
+
+
+def _clean_indication(indication: str) -> str:
+    text = " ".join((indication or "").split())
+    if len(text) > MAX_INDICATION_CHARS:
+        text = text[:MAX_INDICATION_CHARS].rstrip() + "…"
+    return text or "Not provided."
+
+
+def _standard_notes(modality: str | None, has_bank: bool, similar: Sequence[SimilarReport]) -> list[str]:
+    notes = ["Image findings are zero-shot similarity scores and need radiologist confirmation."]
+    if modality and modality.upper() not in RADIOGRAPH_MODALITIES:
+        notes.append(
+            f"The image is {modality}, but the finding labels and report bank are for chest radiographs."
+        )
+    if not has_bank:
+        notes.append("No report bank was available: no similar archived reports were consulted.")
+    elif similar:
+        notes.append(
+            "Most similar archived reports (other patients): " + ", ".join(f"#{r.uid}" for r in similar) + "."
+        )
+    return notes
+
+
+# --- FHIR ----------------------------------------------------------------------------------
+
+LOINC = "http://loinc.org"
+V2_0074 = "http://terminology.hl7.org/CodeSystem/v2-0074"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+
+def to_fhir(
+    draft: ReportDraft,
+    *,
+    report_id: str | None = None,
+    subject_reference: str | None = None,
+) -> dict[str, Any]:
+    """The draft as a FHIR R4 DiagnosticReport (status preliminary), validated, as JSON-ready dict.
+
+    Image findings go in as contained Observations (value = model probability) referenced
+    from ``result``; the full text is the ``presentedForm``.
+    """
+    from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+
+    issued = draft.created_at.astimezone(UTC).isoformat()
+    observations = []
+    for index, finding in enumerate(draft.image_findings, start=1):
+        status = "present" if finding.probability >= draft.threshold else "possible"
+        observation: dict[str, Any] = {
+            "resourceType": "Observation",
+            "id": f"finding-{index}",
+            "status": "preliminary",
+            "category": [
+                {"coding": [{"system": OBSERVATION_CATEGORY, "code": "imaging", "display": "Imaging"}]}
+            ],
+            "code": {"text": finding.label},
+            "valueQuantity": {"value": round(finding.probability, 4), "unit": "probability"},
+            "interpretation": [{"text": f"{status} (zero-shot, threshold {draft.threshold:.2f})"}],
+            "method": {"text": f"zero-shot image-text similarity ({draft.encoder_model})"},
+            "issued": issued,
+        }
+        if finding.finding_id:
+            observation["code"]["coding"] = [{"system": "urn:medkg:finding", "code": finding.finding_id}]
+        if subject_reference:
+            observation["subject"] = {"reference": subject_reference}
+        observations.append(observation)
+
+    resource: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "id": report_id or str(uuid.uuid4()),
+        "status": "preliminary",
+        "category": [{"coding": [{"system": V2_0074, "code": "RAD", "display": "Radiology"}]}],
+        "code": {
+            "coding": [{"system": LOINC, "code": "18748-4", "display": "Diagnostic imaging study"}],
+            "text": "Draft imaging report",
+        },
+        "issued": issued,
+        "conclusion": draft.impression,
+        "presentedForm": [
+            {
+                "contentType": "text/plain; charset=utf-8",
+                "language": "en",
+                "data": base64.b64encode(draft.text.encode("utf-8")).decode("ascii"),
+                "title": "Draft report (preliminary, machine-generated)",
+                "creation": issued,
+            }
+        ],
+    }
+    if observations:
+        resource["contained"] = observations
+        resource["result"] = [{"reference": f"#{o['id']}"} for o in observations]
+    if subject_reference:
+        resource["subject"] = {"reference": subject_reference}
+    validated = DiagnosticReport.model_validate(resource)
+    return dict(validated.model_dump(mode="json", exclude_none=True))
