@@ -68,8 +68,8 @@ class QARunner:
     on_progress: Callable[[str, int, int], None] | None = None
     # Index and graph clients are not promised to be thread-safe; the LLM calls are the
     # slow, parallel part.
-    _retriever_lock: threading.Lock = field(default_factory=threading.Lock)
-    _kg_lock: threading.Lock = field(default_factory=threading.Lock)
+    _retriever_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _kg_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _check(self, mode: Mode) -> None:
         if mode.needs_retriever and self.retriever is None:

@@ -54,13 +54,16 @@ def open_retriever(settings: Settings) -> Retriever:
 def open_graph(settings: Settings, uri: str) -> GraphStore:
     from kg import connect, load_graph
 
-    store: GraphStore = connect(
+    store = connect(
         uri, settings.graph.user, settings.graph.password.get_secret_value(), settings.graph.database
     )
-    stats = store.stats()
-    if not stats.labels.get("Disease"):
-        log.info("the graph is empty: loading it (one time)")
-        load_graph(store)
+    try:
+        if not store.stats().labels.get("Disease"):
+            log.info("the graph is empty: loading it (one time)")
+            load_graph(store)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

@@ -182,7 +182,7 @@ def test_inline_options_keep_parenthesised_letters_inside_an_option() -> None:
 def test_split_picks_test_file_in_a_folder_of_splits(tmp_path: Path) -> None:
     folder = tmp_path / "medqa"
     folder.mkdir()
-    row = {"question": "Q?", "options": {"A": "a", "B": "b"}, "answer_idx": "B"}
+    row: dict[str, object] = {"question": "Q?", "options": {"A": "a", "B": "b"}, "answer_idx": "B"}
     for name in ("train.jsonl", "dev.jsonl", "test.jsonl"):
         _jsonl(folder / name, [row])
     assert [f.name for f in resolve_data_files(Suite.MEDQA, tmp_path)] == ["test.jsonl"]
