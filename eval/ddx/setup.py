@@ -86,8 +86,10 @@ def _consultation(settings: Settings, max_questions: int) -> Iterator[Any]:
 
     agent = settings.agent.model_copy(update={"max_questions": max_questions})
     settings = settings.model_copy(update={"agent": agent})
-    runtime = Runtime.from_settings(settings)
+    # Retrieval only adds cited passages to the final answer, never changes the differential, so
+    # the evaluation skips loading the index; sessions stay in memory, out of the user's history.
+    runtime = Runtime.from_settings(settings, load_retriever=False)
     try:
-        yield Consultation(runtime, settings)
+        yield Consultation(runtime, settings, sessions_path=":memory:")
     finally:
         runtime.close()
