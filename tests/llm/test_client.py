@@ -248,3 +248,32 @@ def test_create_chat_model_from_settings() -> None:
         create_chat_model(LLMSettings())
     model = create_chat_model(LLMSettings(base_url="http://127.0.0.1:1/v1/", model="m", timeout_s=9))
     assert (model.base_url, model.model, model.timeout_s) == ("http://127.0.0.1:1/v1", "m", 9)
+
+
+def test_stream_start_is_retried_on_transient_errors() -> None:
+    server = ScriptedServer(status(503), sse([{"content": "ok"}]))
+    model, sleeps = server.model()
+    assert "".join(model.stream(ASK)) == "ok"
+    assert len(sleeps) == 1
+
+
+def test_stream_client_errors_are_clear() -> None:
+    server = ScriptedServer(status(400))
+    model, sleeps = server.model()
+    with pytest.raises(LLMError, match="rejected the request"):
+        list(model.stream(ASK))
+    assert sleeps == []
+
+
+def test_error_event_mid_stream_raises() -> None:
+    body = sse([{"content": "partial"}]).replace(b"data: [DONE]", b'data: {"error": {"message": "boom"}}')
+    model, _ = ScriptedServer(body).model()
+    with pytest.raises(LLMError, match="boom"):
+        list(model.stream(ASK))
+
+
+def test_stream_without_usage_counts_chunks() -> None:
+    model, _ = ScriptedServer(sse([{"content": "a"}, {"content": "b"}, {"content": "c"}])).model()
+    with model.open_stream(ASK) as stream:
+        assert "".join(stream) == "abc"
+    assert stream.response is not None and stream.response.usage.completion_tokens == 3
