@@ -5,7 +5,7 @@ and the contract in :mod:`retrieval.base`.
 """
 
 from retrieval.base import Passage, Retriever
-from retrieval.builder import build_or_load_index
+from retrieval.builder import IndexNotBuiltError, build_or_load_index, load_index
 from retrieval.corpus import Document
 from retrieval.guard import BenchmarkGuard, EvaluationMaterialError
 from retrieval.hybrid import HybridRetriever
@@ -15,7 +15,9 @@ __all__ = [
     "Document",
     "EvaluationMaterialError",
     "HybridRetriever",
+    "IndexNotBuiltError",
     "Passage",
     "Retriever",
     "build_or_load_index",
+    "load_index",
 ]

@@ -198,4 +198,42 @@ def build_or_load_index(
     return retriever if mode == "hybrid" else retriever.with_mode(mode)
 
 
-__all__ = ["EvaluationMaterialError", "build_or_load_index", "collect_documents"]
+class IndexNotBuiltError(FileNotFoundError):
+    """No usable index in the directory (absent, damaged, or built with another model)."""
+
+
+def load_index(
+    index_dir: str | Path,
+    *,
+    model: str = DEFAULT_MODEL,
+    max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
+    mode: Mode = "hybrid",
+) -> HybridRetriever:
+    """The index on disk, whatever corpus it holds, provided it was built with ``model``.
+
+    For readers (``medkg index search``) that must not trigger a build; the corpus check
+    belongs to :func:`build_or_load_index`.
+    """
+    index_dir = Path(index_dir)
+    stored = IndexManifest.load(index_dir)
+    if stored is None:
+        raise IndexNotBuiltError(f"no index in {index_dir} (run: medkg index build)")
+    embedder = get_embedder(model, max_seq_length=max_seq_length)
+    if stored.model != model or stored.dimension != embedder.dimension:
+        raise IndexNotBuiltError(
+            f"index in {index_dir} was built with {stored.model!r} (d={stored.dimension}), "
+            f"not {model!r} (d={embedder.dimension}): rebuild it (medkg index build)"
+        )
+    try:
+        return HybridRetriever.load(index_dir, embedder, mode=mode)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise IndexNotBuiltError(f"index in {index_dir} is damaged ({exc}): rebuild it") from exc
+
+
+__all__ = [
+    "EvaluationMaterialError",
+    "IndexNotBuiltError",
+    "build_or_load_index",
+    "collect_documents",
+    "load_index",
+]

@@ -1,7 +1,166 @@
-"""`medkg` commands of this area (placeholder until the area lands)."""
+"""`medkg index build|search|info`: the evidence retrieval index (MedQuAD + graph descriptions)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
 import typer
+
+from assistant.settings import Settings, load_settings
+
+index_app = typer.Typer(
+    help="Evidence retrieval index: build it (once, cached in the data dir) and search it.",
+    no_args_is_help=True,
+)
+log = logging.getLogger(__name__)
+
+
+def graph_documents() -> list[dict[str, Any]]:
+    """Disease and finding descriptions from the graph sources, or [] when kg cannot give them."""
+    try:
+        from kg import description_documents
+    except ImportError:
+        return []
+    try:
+        return list(description_documents())
+    except Exception as exc:  # the index is still useful from MedQuAD alone: say so, go on
+        log.warning("graph description documents unavailable (%s); indexing MedQuAD only", exc)
+        return []
+
+
+class _Progress:
+    """One line of progress on stderr, rewritten in place, at most ~4 times a second."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < 0.25:
+            return
+        self._last = now
+        elapsed = now - self._started
+        rate = done / elapsed if stage == "embed" and elapsed > 0 else 0.0
+        eta = f", ~{(total - done) / rate:.0f} s left" if rate and done < total else ""
+        sys.stderr.write(f"\r{stage}: {done}/{total} ({elapsed:.0f} s{eta})   ")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def open_index(
+    settings: Settings,
+    *,
+    limit: int | None = None,
+    force: bool = False,
+    benchmark_dir: Path | None = None,
+    progress: bool = True,
+) -> Any:
+    """The app's retriever: built (with progress) or loaded from ``settings.index_dir``."""
+    from retrieval import build_or_load_index
+
+    return build_or_load_index(
+        settings.index_dir,
+        model=settings.retrieval.embedding_model,
+        extra_documents=graph_documents(),
+        limit=limit if limit is not None else settings.retrieval.corpus_limit,
+        index_kind=settings.retrieval.index_kind,
+        force=force,
+        benchmark_dir=benchmark_dir,
+        progress=_Progress() if progress else None,
+    )
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+@index_app.command("build")
+def build_command(
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Index an evenly spread subset of this many MedQuAD pairs."
+    ),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when the index on disk matches."),
+    benchmarks: Path | None = typer.Option(
+        None,
+        "--benchmarks",
+        help="Benchmark files folder: leave out documents that copy their text (fingerprint screen).",
+    ),
+) -> None:
+    """Build the index once (cached in the data dir; rebuilt only when corpus or model change)."""
+    from retrieval import EvaluationMaterialError
+    from retrieval.embedding import EmbeddingModelError
+
+    settings = load_settings()
+    started = time.perf_counter()
+    try:
+        retriever = open_index(settings, limit=limit, force=force, benchmark_dir=benchmarks)
+    except (EvaluationMaterialError, EmbeddingModelError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    m = retriever.manifest
+    typer.echo(
+        f"index ready in {settings.index_dir} ({time.perf_counter() - started:.1f} s): "
+        f"{m.n_chunks} chunks from {m.n_documents} documents {m.sources}, "
+        f"{m.index_kind} FAISS index, model {m.model} (d={m.dimension}), built {m.created_at}"
+    )
+    if m.excluded:
+        typer.echo(f"left out by the evaluation-material guard: {len(m.excluded)} documents")
+
+
+@index_app.command("search")
+def search_command(
+    query: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(5, "-k", "--top-k", min=1, max=100, help="How many passages."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense or bm25."),
+    source: str | None = typer.Option(None, "--source", help="Only passages of this source."),
+    as_json: bool = typer.Option(False, "--json", help="Print the passages as JSON."),
+) -> None:
+    """Search the index built by `medkg index build` (whatever subset it holds)."""
+    from retrieval import load_index
+    from retrieval.hybrid import MODES
+
+    if mode not in MODES:
+        _fail(f"--mode must be one of {', '.join(MODES)}")
+    settings = load_settings()
+    try:
+        retriever = load_index(settings.index_dir, model=settings.retrieval.embedding_model)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    filters = {"source": source} if source else None
+    passages = retriever.search(query, k, filters, mode=mode)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps([p.model_dump() for p in passages], indent=2, ensure_ascii=False))
+        return
+    if not passages:
+        typer.echo("no passages (empty or meaningless query, or nothing matches the filters)")
+        return
+    for rank, p in enumerate(passages, start=1):
+        text = p.text if len(p.text) <= 300 else p.text[:297] + "..."
+        typer.echo(f"{rank}. [{p.score:.4f}] {p.title} ({p.source}; {p.url or p.id})\n   {text}")
+
+
+@index_app.command("info")
+def info_command() -> None:
+    """Show the manifest of the index on disk (without building anything)."""
+    from retrieval.manifest import IndexManifest
+
+    settings = load_settings()
+    manifest = IndexManifest.load(settings.index_dir)
+    if manifest is None:
+        _fail(f"no index in {settings.index_dir} (run: medkg index build)")
+        return
+    typer.echo(manifest.model_dump_json(indent=2))
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the CLI."""
+    app.add_typer(index_app, name="index")
