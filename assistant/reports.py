@@ -152,7 +152,7 @@ def draft_report(
     k_similar: int = 3,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    llm_max_tokens: int = 320,
+    llm_max_tokens: int = 256,
 ) -> ReportDraft:
     """A grounded draft report; raises ``vlm.ImageError`` for an unreadable upload."""
     if not 0.0 < possible_threshold <= threshold < 1.0:

@@ -143,7 +143,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def _load_dicom(data: bytes, *, max_pixels: int) -> LoadedImage:
     pydicom = _import_pydicom()
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=data[128:132] != b"DICM")
+        with warnings.catch_warnings():
+            # pydicom warnings can quote element values (names, IDs): never let them reach logs.
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data), force=data[128:132] != b"DICM")
     except Exception as exc:  # pydicom raises many types for malformed headers
         raise ImageError(f"the DICOM file is corrupt or not DICOM ({_short(exc)})") from exc
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
@@ -162,7 +165,9 @@ def _load_dicom(data: bytes, *, max_pixels: int) -> LoadedImage:
         from pydicom.pixels import pixel_array
 
         # Decode only the chosen frame; YBR colour is converted to RGB by pydicom.
-        array = pixel_array(ds, index=index if frames > 1 else None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            array = pixel_array(ds, index=index if frames > 1 else None)
     except Exception as exc:
         raise ImageError(
             f"could not decode the DICOM pixel data ({transfer_syntax.name}): {_short(exc)}"

@@ -205,7 +205,8 @@ def test_report_draft_end_to_end_with_embedded_llm(
 ) -> None:
     from assistant.llm import OpenAIChatModel
 
-    chat = OpenAIChatModel(llm_url, timeout_s=120, max_tokens=320)
+    # Generous timeout: a shared CI box can be slow; on a quiet machine this takes seconds.
+    chat = OpenAIChatModel(llm_url, timeout_s=400, max_tokens=200, max_retries=0)
     try:
         draft = draft_report(
             xray(shared_data),
@@ -217,7 +218,11 @@ def test_report_draft_end_to_end_with_embedded_llm(
     finally:
         chat.close()
     assert draft.llm_model and draft.timings.llm_s > 0
-    assert draft.generated_by in {"llm", "llm+template", "template"}
+    # The model answered with schema-valid JSON (a timeout or unparsable reply would say so).
+    assert not any("LLM draft unavailable" in note for note in draft.validation_notes), draft.validation_notes
+    assert draft.generated_by in {"llm", "llm+template"} or any(
+        "failed the evidence check" in note for note in draft.validation_notes
+    )
     assert draft.findings.strip() and draft.impression.strip()
     reported = {f.finding_id for f in draft.image_findings}
     unreported = [  # labels below the possible threshold: any positive claim about them is unsupported
