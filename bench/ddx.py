@@ -60,7 +60,8 @@ def _row(summary: PolicySummary, baseline: PolicySummary | None) -> dict[str, An
     }
     if baseline is not None and baseline.n == summary.n:
         row["gtpa@1_minus_baseline"] = round(summary.top1 - baseline.top1, 4)
-        row["questions_ratio_to_baseline"] = round(summary.mean_questions / max(baseline.mean_questions, 1e-9), 3)
+        questions = summary.mean_questions / max(baseline.mean_questions, 1e-9)
+        row["questions_ratio_to_baseline"] = round(questions, 3)
         row["time_ratio_to_baseline"] = round(summary.mean_seconds / max(baseline.mean_seconds, 1e-9), 2)
     return row
 
@@ -87,7 +88,7 @@ def main() -> None:
     settings = load_settings()
     need_llm = args.agent_patients > 0
     started = time.perf_counter()
-    with graph_and_settings(settings, need_llm=need_llm) as (live, store):
+    with graph_and_settings(settings, need_llm=need_llm, handle_signals=True) as (live, store):
         stats = store.stats()
         common = {"max_questions": args.max_questions, "seed": args.seed}
         graph_run = evaluate_with_store(
@@ -110,7 +111,11 @@ def main() -> None:
             )
     result = {
         "benchmark": "ddx",
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
         "patients_file": str(SHIPPED_PATIENTS.relative_to(ROOT)),
         "graph": {"labels": stats.labels, "relations": stats.relations, "version": stats.version},
         "max_questions": args.max_questions,

@@ -24,13 +24,19 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def graph_and_settings(settings: Settings, *, need_llm: bool) -> Iterator[tuple[Settings, GraphStore]]:
-    """Use the configured servers or start the embedded ones; load the full graph if it is empty."""
+def graph_and_settings(
+    settings: Settings, *, need_llm: bool, handle_signals: bool = False
+) -> Iterator[tuple[Settings, GraphStore]]:
+    """Use the configured servers or start the embedded ones; load the full graph if it is empty.
+
+    ``handle_signals`` (command-line use): SIGTERM / Ctrl-C stop the started servers too."""
     from assistant.services import embedded_graph_service, embedded_llm_service, graph_uri, llm_base_url
     from assistant.supervisor import ServiceGroup
     from kg import connect, load_graph
 
     with ServiceGroup() as group:
+        if handle_signals:
+            group.install_signal_handlers()
         if settings.graph.uri is None:
             service = group.start(embedded_graph_service(settings))
             graph = settings.graph.model_copy(update={"uri": graph_uri(service)})

@@ -65,6 +65,7 @@ def ddx(
             cutoff=cutoff,
             posterior_threshold=threshold,
             progress=progress,
+            handle_signals=True,
         )
     except (PatientFileError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
