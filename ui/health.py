@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -98,7 +98,7 @@ async def run_probes(probes: Mapping[str, HealthProbe]) -> dict[str, ComponentHe
     return dict(pairs)
 
 
-def overall_status(components: Mapping[str, ComponentHealth]) -> str:
+def overall_status(components: Mapping[str, ComponentHealth]) -> Literal["ok", "degraded", "error"]:
     if any(components.get(name, ComponentHealth(status="unknown")).status == "error" for name in REQUIRED):
         return "error"
     if any(c.status in ("error", "unknown") for c in components.values()):

@@ -17,11 +17,11 @@ log = logging.getLogger(__name__)
 class DraftReportService:
     """Drafts with the runtime's encoder and chat model; the report bank is embedded on first use."""
 
-    def __init__(self, encoder: Any, chat_model: Any, settings: Settings) -> None:
+    def __init__(self, encoder: Any, chat_model: Any, settings: Settings, *, report_bank: Any = None) -> None:
         self.encoder = encoder
         self.chat_model = chat_model
         self.settings = settings
-        self._bank: Any | None = None
+        self._bank: Any | None = report_bank
         self._bank_lock = threading.Lock()
 
     def report_bank(self) -> Any:
@@ -42,19 +42,25 @@ class DraftReportService:
             encoder=self.encoder,
             chat_model=self.chat_model,
             report_bank=self.report_bank(),
+            max_bytes=self.settings.vision.max_upload_bytes,
+            max_pixels=self.settings.vision.max_pixels,
         )
         return draft
 
     def to_fhir(self, draft: BaseModel) -> dict[str, Any]:
-        from assistant.reports import to_fhir
+        from assistant.reports import ReportDraft, to_fhir
 
+        if not isinstance(draft, ReportDraft):
+            raise TypeError(f"expected a ReportDraft, got {type(draft).__name__}")
         fhir: dict[str, Any] = to_fhir(draft)
         return fhir
 
     def revise(self, draft: dict[str, Any], *, findings: str, impression: str) -> BaseModel:
         from assistant.reports import ReportDraft
 
-        revised: BaseModel = ReportDraft.model_validate({**draft, "findings": findings, "impression": impression})
+        revised: BaseModel = ReportDraft.model_validate(
+            {**draft, "findings": findings, "impression": impression}
+        )
         return revised
 
 

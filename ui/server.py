@@ -119,3 +119,35 @@ def _version() -> str:
         return version("medkg")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+class BackgroundServer:
+    """uvicorn serving an app on a free loopback port in a thread (tests and benchmarks)."""
+
+    def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+        import threading
+
+        import uvicorn
+
+        from assistant.supervisor import free_port
+
+        self.port = port or free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="medkg-background-server", daemon=True)
+
+    def __enter__(self) -> BackgroundServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"the server on port {self.port} did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)

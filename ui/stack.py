@@ -38,7 +38,7 @@ def _step(echo: Echo, what: str) -> Iterator[None]:
 
 
 def ensure_graph_loaded(settings: Settings, echo: Echo) -> None:
-    from kg import connect, load_graph  # type: ignore[attr-defined]
+    from kg import connect, load_graph
 
     assert settings.graph.uri is not None
     store = connect(
@@ -59,24 +59,36 @@ def ensure_graph_loaded(settings: Settings, echo: Echo) -> None:
         store.close()
 
 
-def ensure_index(settings: Settings, echo: Echo) -> None:
-    index_dir = settings.index_dir
-    if index_dir.is_dir() and any(index_dir.iterdir()):
-        return
-    from kg import description_documents  # type: ignore[attr-defined]
-    from retrieval import build_or_load_index  # type: ignore[attr-defined]
+def load_retriever(settings: Settings, echo: Echo) -> tuple[Any | None, str | None]:
+    """The retriever over settings.index_dir, built first if missing or stale.
 
-    with _step(echo, f"building the retrieval index in {index_dir} (first run only)"):
-        build_or_load_index(
-            index_dir,
-            model=settings.retrieval.embedding_model,
-            extra_documents=description_documents(),
-            limit=settings.retrieval.corpus_limit,
-        )
+    The corpus arguments (model, graph descriptions, corpus limit) are the ones the index
+    was built with, so that a second start loads it instead of rebuilding.
+    """
+    from kg import description_documents
+    from retrieval import build_or_load_index
+
+    index_dir = settings.index_dir
+    fresh = not (index_dir.is_dir() and any(index_dir.iterdir()))
+    what = f"building the retrieval index in {index_dir} (first run only)" if fresh else "loading the index"
+    try:
+        with _step(echo, what):
+            retriever = build_or_load_index(
+                index_dir,
+                model=settings.retrieval.embedding_model,
+                extra_documents=description_documents(),
+                limit=settings.retrieval.corpus_limit,
+            )
+    except Exception as exc:  # evidence passages are optional; consultations still work
+        log.warning("retrieval index unavailable: %s", exc)
+        return None, f"retrieval index could not be built or loaded: {exc}"
+    return retriever, None
 
 
 @contextlib.contextmanager
-def open_stack(settings: Settings, *, echo: Echo = print, group: ServiceGroup | None = None) -> Iterator[Stack]:
+def open_stack(
+    settings: Settings, *, echo: Echo = print, group: ServiceGroup | None = None
+) -> Iterator[Stack]:
     from assistant.consultation import Consultation
     from assistant.runtime import Runtime
     from assistant.services import start_embedded
@@ -89,9 +101,11 @@ def open_stack(settings: Settings, *, echo: Echo = print, group: ServiceGroup | 
             settings = start_embedded(settings, group)
         echo(f"  LLM at {settings.llm.base_url}, graph at {settings.graph.uri}")
         ensure_graph_loaded(settings, echo)
-        ensure_index(settings, echo)
-        with _step(echo, "connecting the runtime (LLM, graph, retriever, image encoder)"):
-            runtime = Runtime.from_settings(settings)
+        retriever, retriever_reason = load_retriever(settings, echo)
+        with _step(echo, "connecting the runtime (LLM, graph, image encoder) and warming its caches"):
+            runtime = Runtime.from_settings(settings, load_retriever=False)
+            runtime.retriever = retriever
+            runtime.retriever_disabled_reason = retriever_reason
             runtime.warm_up()
         if runtime.image_analyzer is None:
             echo(f"  image analysis disabled: {runtime.image_disabled_reason}")

@@ -62,7 +62,9 @@ def test_consultation_round_trip(client: TestClient) -> None:
     answered = client.post(f"/v1/consultations/{session}/messages", json={"answer": "Yes"})
     assert answered.status_code == 200
     assert answered.json()["questions_asked"] == 1
-    assert answered.json()["differential"][0]["name"] != first_top or len(answered.json()["differential"]) == 1
+    assert (
+        answered.json()["differential"][0]["name"] != first_top or len(answered.json()["differential"]) == 1
+    )
 
     text = client.post(f"/v1/consultations/{session}/messages", json={"text": "also a headache"})
     assert text.status_code == 200
@@ -75,7 +77,9 @@ def test_consultation_round_trip(client: TestClient) -> None:
     assert patient_lines == ["fever and cough", "Yes", "also a headache"]
 
 
-def test_start_without_message_and_with_image(client: TestClient, fake_consultation: FakeConsultation) -> None:
+def test_start_without_message_and_with_image(
+    client: TestClient, fake_consultation: FakeConsultation
+) -> None:
     assert client.post("/v1/consultations", json={}).status_code == 201
     image = base64.b64encode(TINY_PNG).decode()
     opened = client.post("/v1/consultations", json={"message": "chest pain", "image_base64": image})
@@ -232,14 +236,18 @@ def test_oversized_body_refused_while_streaming(small_limit_client: TestClient) 
     assert_problem(response, 413)
     # A small chunked body still goes through.
     ok = small_limit_client.post(
-        "/v1/consultations", content=iter([b'{"message": "fever"}']), headers={"content-type": "application/json"}
+        "/v1/consultations",
+        content=iter([b'{"message": "fever"}']),
+        headers={"content-type": "application/json"},
     )
     assert ok.status_code == 201
 
 
 def test_bad_content_length_is_400(client: TestClient) -> None:
     response = client.post(
-        "/v1/consultations", content=b"{}", headers={"content-type": "application/json", "content-length": "x"}
+        "/v1/consultations",
+        content=b"{}",
+        headers={"content-type": "application/json", "content-length": "x"},
     )
     assert response.status_code == 400
 
@@ -267,9 +275,7 @@ def test_keys_required_when_configured(keyed_client: TestClient) -> None:
 
     bearer = keyed_client.post("/v1/consultations", json=body, headers={"Authorization": f"Bearer {KEY}"})
     assert bearer.status_code == 201
-    header = keyed_client.get(
-        f"/v1/consultations/{bearer.json()['session_id']}", headers={"X-API-Key": KEY}
-    )
+    header = keyed_client.get(f"/v1/consultations/{bearer.json()['session_id']}", headers={"X-API-Key": KEY})
     assert header.status_code == 200
     files = {"image": ("chest.png", TINY_PNG, "image/png")}
     assert_problem(keyed_client.post("/v1/reports", files=files), 401)

@@ -3,11 +3,12 @@ every response matches the schema (status codes, content types, bodies)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import positive_data_acceptance
-
 from pydantic import SecretStr
+from schemathesis.checks import positive_data_acceptance
 
 from assistant.settings import ServerSettings, Settings
 from tests.fixtures.ui import FakeConsultation, FakeReportService
@@ -27,10 +28,12 @@ def _app(settings_: Settings) -> object:
 
 
 # Built at import: schemathesis turns each operation of the schema into a test.
-open_schema = schemathesis.openapi.from_asgi("/openapi.json", _app(Settings(data_dir="/nonexistent/fuzz")))
+open_schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", _app(Settings(data_dir=Path("/nonexistent/fuzz")))
+)
 keyed_schema = schemathesis.openapi.from_asgi(
     "/openapi.json",
-    _app(Settings(data_dir="/nonexistent/fuzz", server=ServerSettings(api_keys=[SecretStr(KEY)]))),
+    _app(Settings(data_dir=Path("/nonexistent/fuzz"), server=ServerSettings(api_keys=[SecretStr(KEY)]))),
 )
 
 

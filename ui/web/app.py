@@ -223,6 +223,12 @@ def build_blocks(services: AppServices) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Consultation", id="consultation", elem_id="tab-consultation"), gr.Row():
                 with gr.Column(scale=3):
+                    with gr.Row(equal_height=True):
+                        # Read with the first message only: demographics shape the priors.
+                        age = gr.Number(
+                            None, label="Age (years)", precision=0, minimum=0, maximum=130, elem_id="age"
+                        )
+                        sex = gr.Radio(["F", "M"], value=None, label="Sex", elem_id="sex")
                     urgent = gr.HTML("", elem_id="urgent-banner", js_on_load=None)
                     chatbot = gr.Chatbot(
                         elem_id="chat", label="Consultation", height=420, feedback_options=None
@@ -242,44 +248,37 @@ def build_blocks(services: AppServices) -> gr.Blocks:
                         show_label=False,
                     )
                     with gr.Row():
-                        age = gr.Number(label="Age", precision=0, minimum=0, maximum=130, elem_id="age")
-                        sex = gr.Radio(["F", "M"], label="Sex", elem_id="sex")
-                        new_button = gr.Button("New session", elem_id="new-session")
-                        export_button = gr.Button("Export transcript", elem_id="export-transcript")
+                        new_button = gr.Button("New session", elem_id="new-session", size="sm")
+                        export_button = gr.Button("Export transcript", elem_id="export-transcript", size="sm")
                     export_file = gr.File(label="Transcript", visible=False, elem_id="export-file")
                 with gr.Column(scale=2):
                     gr.Markdown("### Differential")
                     chart = gr.HTML(differential_html([]), elem_id="differential-chart", js_on_load=None)
                     gr.Markdown("### Evidence")
                     evidence = gr.Markdown(evidence_markdown(None), elem_id="evidence")
-            with gr.Tab("Report draft", id="report", elem_id="tab-report"):
-                with gr.Row():
-                    with gr.Column():
-                        report_image = gr.File(
-                            label="Image (PNG, JPEG, DICOM)",
-                            file_types=IMAGE_TYPES,
-                            type="filepath",
-                            elem_id="report-image",
-                        )
-                        indication = gr.Textbox(
-                            label="Indication",
-                            lines=2,
-                            max_length=MAX_INDICATION_CHARS,
-                            elem_id="report-indication",
-                        )
-                        draft_button = gr.Button(
-                            "Draft report", variant="primary", elem_id="report-draft-button"
-                        )
-                        report_status = gr.Markdown("", elem_id="report-status")
-                    with gr.Column():
-                        draft_box = gr.Textbox(
-                            label="Draft (editable)", lines=14, interactive=True, elem_id="report-draft"
-                        )
-                        draft_state = gr.State(None)
-                        fhir_button = gr.Button(
-                            "Download FHIR DiagnosticReport", elem_id="report-fhir-button"
-                        )
-                        fhir_file = gr.File(label="FHIR R4 JSON", visible=False, elem_id="report-fhir-file")
+            with gr.Tab("Report draft", id="report", elem_id="tab-report"), gr.Row():
+                with gr.Column():
+                    report_image = gr.File(
+                        label="Image (PNG, JPEG, DICOM)",
+                        file_types=IMAGE_TYPES,
+                        type="filepath",
+                        elem_id="report-image",
+                    )
+                    indication = gr.Textbox(
+                        label="Indication",
+                        lines=2,
+                        max_length=MAX_INDICATION_CHARS,
+                        elem_id="report-indication",
+                    )
+                    draft_button = gr.Button("Draft report", variant="primary", elem_id="report-draft-button")
+                    report_status = gr.Markdown("", elem_id="report-status")
+                with gr.Column():
+                    draft_box = gr.Textbox(
+                        label="Draft (editable)", lines=14, interactive=True, elem_id="report-draft"
+                    )
+                    draft_state = gr.State(None)
+                    fhir_button = gr.Button("Download FHIR DiagnosticReport", elem_id="report-fhir-button")
+                    fhir_file = gr.File(label="FHIR R4 JSON", visible=False, elem_id="report-fhir-file")
 
         turn_outputs = [chatbot, session_id, chart, evidence, urgent, follow_up, follow_box, last_result]
         chat_input.submit(

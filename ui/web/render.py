@@ -89,7 +89,7 @@ def assistant_message(result: TurnResult) -> str:
     text = result.message.strip()
     if result.next_steps:
         text += "\n\n**Next steps**\n" + "\n".join(f"- {step}" for step in result.next_steps)
-    if result.disclaimer:
+    if result.disclaimer and result.status in ("answered", "urgent"):
         text += f"\n\n_{result.disclaimer}_"
     return text
 

@@ -1,0 +1,120 @@
+"""The app over the real stack (embedded LLM + full graph + FAISS retriever + tiny encoder):
+the HTTP API end to end, and the web UI in headless Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.fixtures.ui import LiveServer, png_bytes
+
+pytestmark = pytest.mark.integration
+
+OPENING = "I have had a fever, a cough and a sore throat for three days"
+TIMEOUT_MS = 180_000  # a turn on 2 shared cores with a real LLM
+
+
+@pytest.fixture(scope="module")
+def live_client(live_ui_app: Any) -> Any:
+    with TestClient(live_ui_app) as client:
+        yield client
+
+
+def test_api_consultation_on_real_stack(live_client: TestClient) -> None:
+    opened = live_client.post("/v1/consultations", json={"message": OPENING, "age": 30, "sex": "F"})
+    assert opened.status_code == 201, opened.text
+    first = opened.json()
+    session = first["session_id"]
+    assert first["differential"], "the graph ranks candidates from the opening message"
+    assert abs(sum(d["probability"] for d in first["differential"]) - 1.0) < 0.05
+
+    if first["follow_up"] is not None:
+        answered = live_client.post(f"/v1/consultations/{session}/messages", json={"answer": "No"})
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["questions_asked"] >= 1
+    more = live_client.post(f"/v1/consultations/{session}/messages", json={"text": "I also have a headache"})
+    assert more.status_code == 200, more.text
+
+    state = live_client.get(f"/v1/consultations/{session}").json()
+    patient = [e["text"] for e in state["transcript"] if e["role"] == "patient"]
+    assert patient[0] == OPENING and patient[-1] == "I also have a headache"
+    assert state["age"] == 30
+
+
+def test_api_report_on_real_stack(live_client: TestClient) -> None:
+    files = {"image": ("chest.png", png_bytes(), "image/png")}
+    draft = live_client.post("/v1/reports", files=files, data={"indication": "cough"})
+    assert draft.status_code == 200, draft.text
+    body = draft.json()
+    assert body["findings"] and body["impression"] and body["indication"] == "cough"
+    fhir = live_client.post("/v1/reports?format=fhir", files=files, data={"indication": "cough"})
+    assert fhir.status_code == 200
+    assert fhir.json()["resourceType"] == "DiagnosticReport"
+    not_image = {"image": ("x.png", b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "image/png")}
+    broken = live_client.post("/v1/reports", files=not_image)
+    assert broken.status_code == 422 and broken.headers["content-type"].startswith("application/problem+json")
+
+
+def test_healthz_on_real_stack(live_client: TestClient) -> None:
+    body = live_client.get("/healthz").json()
+    assert body["components"]["llm"]["status"] == "ok"
+    assert body["components"]["graph"]["status"] == "ok"
+    assert body["components"]["retriever"]["status"] == "ok"
+    assert body["components"]["vision"]["status"] == "ok"
+    assert body["status"] == "ok"
+
+
+def _chart(page: Any) -> str:
+    return str(page.locator("#differential-chart").inner_html())
+
+
+@pytest.mark.browser
+def test_browser_consultation_with_quick_answer(
+    page: Any, live_ui_server: LiveServer, artifacts_dir: Path
+) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(live_ui_server.url)
+    page.locator("#age input").fill("30")
+    page.locator("#chat-input textarea").fill(OPENING)
+    page.locator("#chat-input textarea").press("Enter")
+    page.locator("#differential-chart .ddx-row").first.wait_for()
+    assert page.locator("#differential-chart .ddx-row").count() >= 2
+    page.locator("#follow-up-box").wait_for(state="visible")
+    question = page.locator("#follow-up").inner_text()
+    assert question.strip()
+    before = _chart(page)
+    assistant_turns = page.locator("#chat .bot").count()
+
+    page.locator("#answer-yes").click()
+    page.wait_for_function("n => document.querySelectorAll('#chat .bot').length > n", arg=assistant_turns)
+    page.wait_for_function(
+        "before => document.querySelector('#differential-chart').innerHTML !== before", arg=before
+    )
+    assert _chart(page) != before, "answering 'Yes' to the most informative question moves the posterior"
+    page.screenshot(path=str(artifacts_dir / "ui-consultation.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_browser_report_draft(
+    page: Any, live_ui_server: LiveServer, artifacts_dir: Path, tmp_path: Path
+) -> None:
+    image = tmp_path / "chest.png"
+    image.write_bytes(png_bytes(size=128, seed=3))
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(live_ui_server.url)
+    page.get_by_role("tab", name="Report draft").click()
+    page.locator("#report-image input[type=file]").set_input_files(str(image))
+    page.locator("#report-indication textarea").fill("Cough and fever for two weeks")
+    page.locator("#report-draft-button").click()
+    page.wait_for_function(
+        "() => document.querySelector('#report-draft textarea').value.includes('IMPRESSION:')"
+    )
+    text = page.locator("#report-draft textarea").input_value()
+    findings = text.split("IMPRESSION:")[0].replace("FINDINGS:", "").strip()
+    assert findings, "the draft has a findings section"
+    page.locator("#report-fhir-button").click()
+    page.locator("#report-fhir-file a").first.wait_for()
+    page.screenshot(path=str(artifacts_dir / "ui-report.png"), full_page=True)
