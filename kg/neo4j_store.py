@@ -181,6 +181,7 @@ class Neo4jGraphStore:
                 default_value=row.get("default_value"),
                 parent=row.get("parent"),
                 red_flag=bool(row.get("red_flag")),
+                sources=tuple(row.get("sources") or ()),
                 concept=_finding_concept(row),
             )
             for row in finding_rows
@@ -191,6 +192,7 @@ class Neo4jGraphStore:
                 name=row["name"],
                 severity=row.get("severity"),
                 icd10=list(row.get("icd10") or []),
+                sources=tuple(row.get("sources") or ()),
             )
             for row in disease_rows
         ]

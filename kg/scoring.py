@@ -54,6 +54,7 @@ class FindingMeta:
     parent: str | None
     red_flag: bool
     concept: FindingConcept
+    sources: tuple[str, ...] = ()
 
 
 @dataclass
@@ -62,6 +63,7 @@ class DiseaseMeta:
     name: str
     severity: int | None
     icd10: list[str]
+    sources: tuple[str, ...] = ()
 
 
 @dataclass
@@ -105,11 +107,14 @@ class DiagnosisModel:
         *,
         leak_symptom: float = LEAK_SYMPTOM,
         leak_history: float = LEAK_HISTORY,
+        impute_unknown: bool = False,
+        catalogue_prior: bool = True,
     ) -> None:
         self.diseases = list(diseases)
         self.findings = list(findings)
         self.disease_index = {d.id: i for i, d in enumerate(self.diseases)}
         self.finding_index = {f.id: j for j, f in enumerate(self.findings)}
+        self.leak_symptom, self.leak_history = leak_symptom, leak_history
         self.leak = np.array(
             [leak_history if f.kind in ("history", "risk_factor") else leak_symptom for f in self.findings]
         )
@@ -124,6 +129,19 @@ class DiagnosisModel:
             self.P[i, j] = p
             self.linked[i, j] = True
             self.edge_source[(i, j)] = source
+        self.covered = (
+            _coverage(self.diseases, self.findings) if impute_unknown else np.ones((n_d, n_f), bool)
+        )
+        self.p_unknown = np.empty(n_f)
+        for j in range(n_f):
+            # A missing edge means "rare" (leak) only when the disease's source describes the
+            # finding's vocabulary. Otherwise (a SymCat disease and a DDXPlus-only question, or
+            # the reverse) the link is unknown, and the finding's average probability among
+            # the diseases that do describe it stands in: the answer then neither favours nor
+            # penalizes the undescribed disease against an average one.
+            known = self.covered[:, j]
+            self.p_unknown[j] = float(self.P[known, j].mean()) if known.any() else self.leak[j]
+            self.P[~known & ~self.linked[:, j], j] = self.p_unknown[j]
         self.logP = np.log(self.P)
         self.log1mP = np.log1p(-self.P)
         self.parent_col = np.array(
@@ -131,6 +149,7 @@ class DiagnosisModel:
         )
         # Log prior: uniform base (no source gives prevalences for all diseases) times the
         # SymCat age and sex odds ratios where known.
+        self.log_base = _catalogue_log_prior(self.diseases) if catalogue_prior else np.zeros(n_d)
         bands = len(AGE_BANDS)
         self.log_age = np.zeros((n_d, bands))
         self.log_sex = np.zeros((n_d, 2))
@@ -141,6 +160,25 @@ class DiagnosisModel:
             sodds = (sex_odds or {}).get(d.id)
             if sodds and len(sodds) == 2:
                 self.log_sex[i] = np.log(np.maximum(np.asarray(sodds, dtype=float), MIN_RISK_ODDS))
+
+    def subset(self, edges: Iterable[tuple[str, str, float, str]]) -> DiagnosisModel:
+        """A model over the diseases the edges mention (a pulled candidate subgraph), keeping
+        this model's priors so that rankings agree."""
+        edge_list = list(edges)
+        wanted = {d for d, _, _, _ in edge_list}
+        rows = [i for i, d in enumerate(self.diseases) if d.id in wanted]
+        sub = DiagnosisModel(
+            [self.diseases[i] for i in rows],
+            self.findings,
+            edge_list,
+            leak_symptom=float(self.leak_symptom),
+            leak_history=float(self.leak_history),
+            catalogue_prior=False,
+        )
+        sub.log_base = self.log_base[rows]
+        sub.log_age = self.log_age[rows]
+        sub.log_sex = self.log_sex[rows]
+        return sub
 
     # ------------------------------------------------------------------ evidence
     def resolve(self, evidence: Evidence) -> ResolvedEvidence:
@@ -179,7 +217,7 @@ class DiagnosisModel:
         return resolved
 
     def log_prior(self, age: int | None, sex: str | None) -> FloatArray:
-        prior = np.zeros(len(self.diseases))
+        prior = self.log_base.copy()
         if age is not None:
             prior += self.log_age[:, age_band_index(age)]
         if sex in ("M", "F"):
@@ -264,14 +302,19 @@ class DiagnosisModel:
     def _link(self, i: int, j: int, present: bool, evidence: ResolvedEvidence) -> FindingLink:
         d, f = self.diseases[i], self.findings[j]
         linked = bool(self.linked[i, j])
-        source = self.edge_source.get((i, j)) if linked else "leak"
         p = float(self.P[i, j])
-        path = (
-            f"(:Disease {{name: {d.name!r}}})-[:HAS_FINDING {{p: {p:.2f}, source: {source!r}}}]->"
-            f"(:Finding {{id: {f.id!r}, name: {f.name!r}}})"
-            if linked
-            else f"no HAS_FINDING edge from {d.name!r} to {f.name!r} (leak p={p:.2f})"
-        )
+        if linked:
+            source = self.edge_source.get((i, j))
+            path = (
+                f"(:Disease {{name: {d.name!r}}})-[:HAS_FINDING {{p: {p:.2f}, source: {source!r}}}]->"
+                f"(:Finding {{id: {f.id!r}, name: {f.name!r}}})"
+            )
+        elif self.covered[i, j]:
+            source = "leak"
+            path = f"no HAS_FINDING edge from {d.name!r} to {f.name!r} (leak p={p:.2f})"
+        else:
+            source = "unknown"
+            path = f"{d.name!r} has no data on {f.name!r} (average p={p:.2f})"
         return FindingLink(
             finding_id=f.id,
             finding_name=f.name,
@@ -286,7 +329,9 @@ class DiagnosisModel:
         d = self.diseases[i]
         supporting = [self._link(i, j, True, ev) for j, _ in ev.present if self.linked[i, j]]
         contradicting = [self._link(i, j, False, ev) for j, _ in ev.absent if self.linked[i, j]]
-        contradicting += [self._link(i, j, True, ev) for j, _ in ev.present if not self.linked[i, j]]
+        contradicting += [
+            self._link(i, j, True, ev) for j, _ in ev.present if not self.linked[i, j] and self.covered[i, j]
+        ]
         supporting.sort(key=lambda link: -link.p)
         contradicting.sort(key=lambda link: -link.p if not link.present else 1.0)
         return RankedDisease(
@@ -330,6 +375,45 @@ class DiagnosisModel:
             question=Question(finding=meta.concept, information_gain=float(gains[best]), text=text),
             stop_reason="asking",
         )
+
+
+def _catalogue_log_prior(diseases: Sequence[DiseaseMeta]) -> FloatArray:
+    """Equal prior mass per source catalogue, uniform within each (a merged disease sums both).
+
+    No source gives prevalences for all diseases. A uniform prior per disease would hand the
+    801 SymCat conditions 94% of the mass against DDXPlus's 49 by count alone; an equal split
+    between the catalogues (each an alternative description of the patients) avoids that.
+    """
+    catalogues = ("ddxplus", "symcat")
+    sizes = {c: sum(1 for d in diseases if c in d.sources) for c in catalogues}
+    present = [c for c in catalogues if sizes[c]]
+    if not present:
+        return np.zeros(len(diseases))
+    mass = np.zeros(len(diseases))
+    for i, d in enumerate(diseases):
+        for c in present:
+            if c in d.sources:
+                mass[i] += 1.0 / (len(present) * sizes[c])
+    mass[mass == 0] = mass[mass > 0].min() if (mass > 0).any() else 1.0
+    return np.log(mass / mass.sum())
+
+
+def _coverage(diseases: Sequence[DiseaseMeta], findings: Sequence[FindingMeta]) -> NDArray[np.bool_]:
+    """covered[d, f]: the disease's source describes the finding's vocabulary.
+
+    Sources without vocabulary information (hand-built models) cover everything.
+    """
+    vocabularies = ("ddxplus", "symcat")
+    d_vocab = [set(d.sources) & set(vocabularies) for d in diseases]
+    f_vocab = [set(f.sources) & set(vocabularies) for f in findings]
+    covered = np.ones((len(diseases), len(findings)), dtype=bool)
+    for i, dv in enumerate(d_vocab):
+        if not dv:
+            continue
+        for j, fv in enumerate(f_vocab):
+            if fv and not (dv & fv):
+                covered[i, j] = False
+    return covered
 
 
 def _softmax(scores: FloatArray) -> FloatArray:
