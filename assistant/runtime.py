@@ -23,7 +23,7 @@ from assistant.contracts import ImageFinding
 from assistant.llm.base import ChatModel
 from assistant.safety import DiseaseNameIndex
 from assistant.settings import Settings
-from kg.models import FindingConcept
+from kg.models import Evidence, FindingConcept
 from kg.store import GraphStore
 from retrieval.base import Retriever
 
@@ -201,6 +201,10 @@ class Runtime:
     def warm_up(self) -> None:
         """Build the caches now (first consultation turn would pay for it otherwise)."""
         _ = self.lexicon, self.disease_names
+        try:  # the graph store may build its scoring model on the first query
+            self.graph.differential(Evidence(), top_k=1)
+        except Exception:
+            log.debug("graph warm-up query failed", exc_info=True)
 
     def refresh(self) -> None:
         """Forget the caches (after the graph was reloaded)."""
@@ -235,12 +239,28 @@ def _load_retriever(settings: Settings) -> tuple[Retriever | None, str | None]:
     if not index_dir.is_dir() or not any(index_dir.iterdir()):
         return None, f"no retrieval index at {index_dir} (build it with `medkg index build`)"
     try:
-        from retrieval import build_or_load_index  # type: ignore[attr-defined]
+        from retrieval import build_or_load_index
 
-        return build_or_load_index(index_dir, model=settings.retrieval.embedding_model), None
+        # Same corpus arguments as `medkg index build`, so the stored index matches and loads.
+        return build_or_load_index(
+            index_dir,
+            model=settings.retrieval.embedding_model,
+            extra_documents=_graph_documents(),
+            limit=settings.retrieval.corpus_limit,
+            index_kind=settings.retrieval.index_kind,
+        ), None
     except Exception as exc:  # evidence passages are optional; the differential is not
         log.warning("retrieval index unavailable: %s", exc)
         return None, f"retrieval index could not be loaded: {exc}"
+
+
+def _graph_documents() -> list[dict[str, Any]]:
+    try:
+        from kg import description_documents
+
+        return list(description_documents())
+    except Exception:  # the index may have been built from MedQuAD alone
+        return []
 
 
 def _load_image_analyzer(settings: Settings) -> tuple[ImageAnalyzer | None, str | None]:

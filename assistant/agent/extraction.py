@@ -154,6 +154,7 @@ class Mention:
     polarity: Polarity
     score: float  # 1.0 for an exact lexicon match, the cosine similarity for an embedding match
     method: str  # "lexicon" | "embedding" | "llm"
+    rank: int = 0  # embedding matches: 0 for the best match of its clause, 1 for the next, ...
 
 
 def _polarity_to_observation(polarity: Polarity, score: float) -> tuple[bool | None, float]:
@@ -309,17 +310,21 @@ def embedding_mentions(
         pols = token_polarities(tokens)
         pol = next((p for p in ("unsure", "absent", "hedged") if p in pols), "present")
         order = np.argsort(-sims[ci])[: per_clause * 4]
+        if exclude and lexicon.embed_ids[int(order[0])] in exclude:
+            continue  # the clause is already explained by an exact match
         taken = 0
+        seen: set[str] = set()
         for idx in order:
             score = float(sims[ci, idx])
             if score < threshold or taken >= per_clause:
                 break
             fid = lexicon.embed_ids[int(idx)]
-            if exclude and fid in exclude:
+            if fid in seen or (exclude and fid in exclude):
                 continue
+            seen.add(fid)
             if fid not in out or out[fid].score < score:
-                out[fid] = Mention(fid, 0, 0, pol, score, "embedding")
-                taken += 1
+                out[fid] = Mention(fid, ci, ci, pol, score, "embedding", rank=taken)
+            taken += 1
     return list(out.values())
 
 

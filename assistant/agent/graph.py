@@ -63,8 +63,9 @@ def extract_observations(
         fuzzy = embedding_mentions(
             text, lexicon, embed, threshold=options.embedding_threshold, exclude=exact_ids
         )
-    accepted = [m for m in fuzzy if m.score >= options.embedding_accept]
-    unsure = [m for m in fuzzy if m.score < options.embedding_accept]
+    # Without the LLM only the best match of a clause is kept, and only when it is close.
+    accepted = [m for m in fuzzy if m.score >= options.embedding_accept and m.rank == 0]
+    unsure = [m for m in fuzzy if m not in accepted]
     if unsure and options.llm_extraction:
         confirmed = language.confirm_candidates(
             runtime.chat_model,

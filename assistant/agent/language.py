@@ -48,9 +48,10 @@ def confirm_candidates(
     listing = "\n".join(f"- {c.id}: {c.name}" for c in candidates)
     prompt = load_prompt("agent_extract").render(candidates=listing, text=as_data(text))
     schema = _extraction_schema(ids)
+    budget = min(max_tokens, 16 + 14 * len(ids))
     try:
         result = chat_model.structured(
-            [ChatMessage(role="user", content=prompt)], schema, temperature=0.0, max_tokens=max_tokens
+            [ChatMessage(role="user", content=prompt)], schema, temperature=0.0, max_tokens=budget
         )
     except (LLMError, ValueError) as exc:
         log.info("LLM candidate confirmation failed, keeping the lexicon result: %s", type(exc).__name__)

@@ -51,8 +51,8 @@ class AgentOptions:
     show_top: int = 5
     retrieval_k: int = 3
     stop_on_urgent: bool = False  # True: end the consultation when urgency is found
-    embedding_threshold: float = 0.62  # fuzzy candidate threshold (cosine, MiniLM)
-    embedding_accept: float = 0.78  # fuzzy candidates this close are kept even without the LLM
+    embedding_threshold: float = 0.6  # fuzzy candidate threshold (cosine, MiniLM)
+    embedding_accept: float = 0.72  # a clause's best fuzzy candidate this close is kept without the LLM
     llm_max_tokens: int = 160
 
     @classmethod
