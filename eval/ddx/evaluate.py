@@ -63,8 +63,10 @@ def evaluate_from_settings(
     patients_file: Path | str,
     *,
     policies: Sequence[str] = DEFAULT_POLICIES,
+    handle_signals: bool = False,
     **kwargs: object,
 ) -> DdxRun:
     """Start (or reach) the servers the policies need, then evaluate."""
-    with graph_and_settings(settings, need_llm="full" in policies) as (live, store):
+    need_llm = "full" in policies
+    with graph_and_settings(settings, need_llm=need_llm, handle_signals=handle_signals) as (live, store):
         return evaluate_with_store(store, live, patients_file, policies=policies, **kwargs)  # type: ignore[arg-type]
