@@ -29,6 +29,9 @@ from typing import Any
 
 import httpx
 
+# `python bench/api.py` puts bench/ first on sys.path, where bench/kg.py would shadow the kg package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -153,6 +156,14 @@ def summarize(run: Run) -> dict[str, Any]:
     }
 
 
+def _measure(url: str, args: argparse.Namespace, echo: Any) -> tuple[Run, Run]:
+    echo(f"… baseline: 1 consultation x {args.turns} turns")
+    baseline = asyncio.run(run_load(url, 1, args.turns, offset=1000))
+    echo(f"… load: {args.sessions} concurrent consultations x {args.turns} turns")
+    load = asyncio.run(run_load(url, args.sessions, args.turns, offset=0))
+    return baseline, load
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -169,26 +180,39 @@ def main() -> int:
         "--corpus-limit", type=int, default=400, help="retrieval corpus size (the bench is about the API)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--url", help="load an already running `medkg serve` at this URL instead of starting a stack"
+    )
     args = parser.parse_args()
 
-    from assistant.settings import RetrievalSettings, Settings
-    from ui.server import BackgroundServer, create_app
-    from ui.stack import open_stack
-
-    # A fresh sessions file per run: transcripts are compared with what this run sent.
-    sessions_file = args.data_dir / "sessions.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{sessions_file}{suffix}").unlink(missing_ok=True)
-    settings = Settings(data_dir=args.data_dir, retrieval=RetrievalSettings(corpus_limit=args.corpus_limit))
     echo = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    with open_stack(settings, echo=echo) as stack:
-        app = create_app(stack.settings, runtime=stack.runtime, consultation=stack.consultation)
-        with BackgroundServer(app) as server:
-            echo(f"… baseline: 1 consultation x {args.turns} turns")
-            baseline = asyncio.run(run_load(server.url, 1, args.turns, offset=1000))
-            echo(f"… load: {args.sessions} concurrent consultations x {args.turns} turns")
-            load = asyncio.run(run_load(server.url, args.sessions, args.turns, offset=0))
-        llm = stack.settings.llm
+    stack_info: dict[str, Any]
+    if args.url:
+        stack_info = {"target": "running medkg serve (embedded defaults)", "url": args.url}
+        baseline, load = _measure(args.url, args, echo)
+    else:
+        from assistant.settings import RetrievalSettings, Settings
+        from ui.server import BackgroundServer, create_app
+        from ui.stack import open_stack
+
+        # A fresh sessions file per run: transcripts are compared with what this run sent.
+        sessions_file = args.data_dir / "sessions.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{sessions_file}{suffix}").unlink(missing_ok=True)
+        settings = Settings(
+            data_dir=args.data_dir, retrieval=RetrievalSettings(corpus_limit=args.corpus_limit)
+        )
+        with open_stack(settings, echo=echo) as stack:
+            app = create_app(stack.settings, runtime=stack.runtime, consultation=stack.consultation)
+            with BackgroundServer(app) as server:
+                baseline, load = _measure(server.url, args, echo)
+            llm = stack.settings.llm
+        stack_info = {
+            "target": "embedded stack started by the bench",
+            "llm_parallel_slots": llm.parallel_slots,
+            "llm_threads": llm.threads,
+            "retrieval_corpus_limit": args.corpus_limit,
+        }
 
     base, loaded = summarize(baseline), summarize(load)
     ratios = {
@@ -205,13 +229,7 @@ def main() -> int:
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "config": {
-            "sessions": args.sessions,
-            "turns": args.turns,
-            "llm_parallel_slots": llm.parallel_slots,
-            "llm_threads": llm.threads,
-            "retrieval_corpus_limit": args.corpus_limit,
-        },
+        "config": {"sessions": args.sessions, "turns": args.turns, **stack_info},
         "baseline_1_session": base,
         "load": loaded,
         "p50_latency_ratio_load_vs_baseline": ratios,

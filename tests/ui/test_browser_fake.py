@@ -46,7 +46,7 @@ def test_quick_answer_updates_chart_and_evidence(
     assert len(before) == 4
     assert "Influenza" in page.locator("#evidence").inner_text()
 
-    page.locator("#answer-yes").click()
+    page.locator("#answer-yes >> visible=true").first.click()
     page.locator("#follow-up").get_by_text("Are you short of breath?").wait_for(timeout=TIMEOUT_MS)
     page.wait_for_function(
         "before => JSON.stringify([...document.querySelectorAll('#differential-chart .ddx-row')]"
@@ -61,7 +61,7 @@ def test_quick_answer_updates_chart_and_evidence(
 
     page.locator("#new-session").click()
     page.locator("#differential-chart .ddx-empty").wait_for(timeout=TIMEOUT_MS)
-    assert not page.locator("#follow-up-box").is_visible()
+    assert page.locator("#follow-up-box >> visible=true").count() == 0
 
 
 def test_report_tab_drafts_and_exports_fhir(page: Any, fake_server: LiveServer, tmp_path: Path) -> None:
