@@ -45,7 +45,7 @@ def ddx(
     from assistant.settings import load_settings
     from eval.ddx.evaluate import evaluate_from_settings
     from eval.ddx.generator import SHIPPED_PATIENTS
-    from eval.ddx.patients import PatientFileError
+    from eval.ddx.patients import PatientFileError, read_patients
     from eval.ddx.report import comparison_table, write_report
 
     patients_file = patients or SHIPPED_PATIENTS
@@ -55,6 +55,7 @@ def ddx(
             typer.echo(f"  {done}/{total} episodes (last: {name})", err=True)
 
     try:
+        read_patients(patients_file, limit=1)  # a bad file fails here, before any server starts
         run = evaluate_from_settings(
             load_settings(),
             patients_file,
