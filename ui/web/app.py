@@ -35,6 +35,7 @@ DISCLAIMER = (
     "In an emergency call your local emergency number."
 )
 QUICK_ANSWERS = ("Yes", "No", "Don't know")
+UI_CONCURRENCY = 8
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".dcm", ".dicom"]
 
 History = list[dict[str, Any]]
@@ -303,4 +304,7 @@ def build_blocks(services: AppServices) -> gr.Blocks:
             show_progress="full",
         )
         fhir_button.click(reports.fhir, [draft_box, draft_state], [fhir_file])
+    # Gradio runs one event of a kind at a time by default: one user's slow turn would block
+    # everyone. Turns of the same session are serialised by the session lock instead.
+    blocks.queue(default_concurrency_limit=UI_CONCURRENCY)
     return blocks
