@@ -256,7 +256,7 @@ def _load_retriever(settings: Settings) -> tuple[Retriever | None, str | None]:
 
 def _graph_documents() -> list[dict[str, Any]]:
     try:
-        from kg import description_documents
+        from kg import description_documents  # type: ignore[attr-defined]
 
         return list(description_documents())
     except Exception:  # the index may have been built from MedQuAD alone

@@ -444,6 +444,13 @@ def _value_matches(reply: str, finding: FindingConcept) -> list[str]:
     norm = normalize_text(reply)
     tokens = set(phrase_key(reply))
     raw_tokens = tokenize(reply)
+    # A meaning quoted verbatim ("groin(R)") wins over word overlap.
+    exact = [
+        code
+        for code, meaning in finding.allowed_values.items()
+        if len(meaning.strip()) > 2
+        and re.search(rf"(?<![a-z]){re.escape(normalize_text(meaning))}(?![a-z])", norm)
+    ]
     found: list[str] = []
     for code, meaning in finding.allowed_values.items():
         if norm.strip() == code.lower() or re.search(rf"\b{re.escape(code.lower())}\b", norm):
@@ -461,7 +468,14 @@ def _value_matches(reply: str, finding: FindingConcept) -> list[str]:
                 if said and side not in said:
                     continue
             found.append(code)
-    return found
+    if not exact:
+        return found
+
+    def without_side(code: str) -> str:
+        return normalize_text(finding.allowed_values[code]).replace("(l)", "").replace("(r)", "").strip()
+
+    exact_bases = {without_side(c) for c in exact}
+    return exact + [c for c in found if c not in exact and without_side(c) not in exact_bases]
 
 
 def _scale_value(reply: str, finding: FindingConcept) -> str | None:

@@ -14,7 +14,7 @@ from assistant.agent.state import AgentOptions
 from assistant.consultation import Consultation, SessionNotFoundError
 from assistant.safety import DISCLAIMER, MAX_MESSAGE_CHARS
 from assistant.settings import Settings
-from tests.fixtures.agent import FakeGraphStore, ScriptedChatModel
+from tests.fixtures.agent import ScriptedChatModel
 
 NO_LLM = AgentOptions(llm_phrasing=False, llm_extraction=False, llm_summary=False)
 

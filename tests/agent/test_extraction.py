@@ -108,7 +108,7 @@ def test_map_categorical_values() -> None:
     left = map_answer("on the left side of my chest", side)
     assert [o.value for o in left.observations] == ["V_1"]
     both = map_answer("forehead and chest on the right", side)
-    assert sorted(o.value for o in both.observations) == ["V_2", "V_3"]
+    assert sorted(str(o.value) for o in both.observations) == ["V_2", "V_3"]
     code = map_answer("V_3", side)
     assert [o.value for o in code.observations] == ["V_3"]
     nowhere = map_answer("no", side)
@@ -123,3 +123,10 @@ def test_yes_for_y_n_valued_finding() -> None:
     )
     assert map_answer("yes", f).observations[0].value == "V_12"
     assert map_answer("no", f).observations[0].present is False
+
+
+def test_simulated_patient_value_answers() -> None:
+    side = BY_ID["f_pain_side"]
+    assert [o.value for o in map_answer("Yes: chest(R), forehead.", side).observations] == ["V_2", "V_3"]
+    scale = map_answer("Yes, 7 on a scale of 0 to 10.", BY_ID["f_pain_intensity"])
+    assert [o.value for o in scale.observations] == ["7"]
