@@ -6,7 +6,7 @@ versioned load of the shipped sources) and ``description_documents`` (texts for 
 
 from kg.documents import description_documents
 from kg.loader import LoadReport, load_graph
-from kg.neo4j_store import Neo4jGraphStore, connect
+from kg.neo4j_store import Neo4jGraphStore, TransientGraphError, connect
 from kg.store import GraphError, GraphStore, UnknownFindingError
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "GraphStore",
     "LoadReport",
     "Neo4jGraphStore",
+    "TransientGraphError",
     "UnknownFindingError",
     "connect",
     "description_documents",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from kg import merge, scoring
 from kg import queries as q
 from kg.merge import GraphContent
+from kg.neo4j_store import TransientGraphError
 from kg.sources import source_checksums
 from kg.store import GraphError
 
@@ -60,7 +61,20 @@ def graph_checksum(packs: Sequence[str] = PACKS) -> tuple[str, dict[str, str]]:
 
 def _batched(run: CypherRunner, cypher: str, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), BATCH):
-        run.run(cypher, {"rows": rows[start : start + BATCH]})
+        _run_split(run, cypher, rows[start : start + BATCH])
+
+
+def _run_split(run: CypherRunner, cypher: str, rows: list[dict[str, Any]]) -> None:
+    """Run one batch; on a persistent write conflict run its halves (statements are MERGEs)."""
+    try:
+        run.run(cypher, {"rows": rows})
+    except TransientGraphError:
+        if len(rows) <= 1:
+            raise
+        log.info("write conflict on a batch of %d rows: splitting it", len(rows))
+        middle = len(rows) // 2
+        _run_split(run, cypher, rows[:middle])
+        _run_split(run, cypher, rows[middle:])
 
 
 def _hierarchy_batches(rows: list[dict[str, str]]) -> list[list[dict[str, str]]]:
@@ -89,7 +103,7 @@ def _hierarchy_batches(rows: list[dict[str, str]]) -> list[list[dict[str, str]]]
 
 def _hierarchy(run: CypherRunner, cypher: str, rows: list[dict[str, str]]) -> None:
     for batch in _hierarchy_batches(rows):
-        run.run(cypher, {"rows": batch})
+        _run_split(run, cypher, batch)
 
 
 def _clean(props: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,14 @@ from kg.store import GraphError
 log = logging.getLogger(__name__)
 
 
+class TransientGraphError(GraphError):
+    """A write conflicted with itself or another writer and kept failing after retries.
+
+    ArcadeDB reports some large single transactions (many edges on one vertex) this way; a
+    smaller batch of the same idempotent statement goes through.
+    """
+
+
 def _finding_concept(row: dict[str, Any]) -> FindingConcept:
     codes = row.get("value_codes") or []
     names = row.get("value_names") or []
@@ -90,7 +98,9 @@ class Neo4jGraphStore:
             except neo4j_errors.TransientError as exc:
                 # ArcadeDB reports MVCC conflicts between concurrent writers as transient.
                 if attempt == self.TRANSIENT_RETRIES:
-                    raise GraphError(f"graph query failed after retries: {exc.code}: {exc.message}") from exc
+                    raise TransientGraphError(
+                        f"graph query failed after retries: {exc.code}: {exc.message}"
+                    ) from exc
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 

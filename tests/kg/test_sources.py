@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from kg import description_documents, sources
-from kg.loader import _hierarchy_batches, graph_checksum
+from kg.loader import _batched, _hierarchy_batches, graph_checksum
 from kg.merge import build_content
+from kg.neo4j_store import TransientGraphError
 
 
 def test_ddxplus_evidences_have_names_questions_and_values() -> None:
@@ -92,3 +93,27 @@ def test_description_documents() -> None:
     sources_seen = {d["source"] for d in docs}
     assert {"symcat", "doid"} <= sources_seen
     assert any(d["id"] == "symcat:condition:pneumonia" for d in docs)
+
+
+class _ConflictingRunner:
+    """Fails any batch above 2 rows the way ArcadeDB reports write conflicts."""
+
+    def __init__(self) -> None:
+        self.applied: list[dict[str, str]] = []
+
+    def run(self, cypher: str, params: dict[str, list[dict[str, str]]] | None = None) -> list[dict[str, str]]:
+        rows = (params or {})["rows"]
+        if len(rows) > 2:
+            raise TransientGraphError("conflict")
+        self.applied.extend(rows)
+        return []
+
+    def stats(self) -> None:
+        return None
+
+
+def test_conflicting_batches_are_split_until_they_pass() -> None:
+    runner = _ConflictingRunner()
+    rows = [{"id": str(i)} for i in range(7)]
+    _batched(runner, "UNWIND $rows AS row RETURN row", rows)  # type: ignore[arg-type]
+    assert runner.applied == rows
