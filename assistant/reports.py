@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -239,6 +240,7 @@ def draft_report(
 
 _CLASSIFIERS: dict[tuple[int, tuple[FindingLabel, ...], float], ZeroShotClassifier] = {}
 _CLASSIFIER_CACHE_SIZE = 8
+_CLASSIFIERS_LOCK = threading.Lock()
 
 
 def _classifier(
@@ -246,14 +248,16 @@ def _classifier(
 ) -> ZeroShotClassifier:
     """Prompt embeddings are the costly part of scoring; reuse them per encoder and label set."""
     key = (id(encoder), labels, temperature)
-    cached = _CLASSIFIERS.get(key)
+    with _CLASSIFIERS_LOCK:
+        cached = _CLASSIFIERS.get(key)
     if cached is not None and cached.encoder is encoder:  # id() alone can be reused after GC
         return cached
     classifier = ZeroShotClassifier(encoder, labels=labels, temperature=temperature)
     classifier.prompt_embeddings()
-    if len(_CLASSIFIERS) >= _CLASSIFIER_CACHE_SIZE:
-        _CLASSIFIERS.pop(next(iter(_CLASSIFIERS)))
-    _CLASSIFIERS[key] = classifier
+    with _CLASSIFIERS_LOCK:
+        while len(_CLASSIFIERS) >= _CLASSIFIER_CACHE_SIZE:
+            _CLASSIFIERS.pop(next(iter(_CLASSIFIERS)))
+        _CLASSIFIERS[key] = classifier
     return classifier
 
 

@@ -119,7 +119,10 @@ def _load_raster(data: bytes, kind: str, *, max_pixels: int) -> LoadedImage:
         raise ImageError(f"the {kind} file is corrupt or truncated ({_short(exc)})") from exc
     frames = int(getattr(image, "n_frames", 1) or 1)
     if kind == "JPEG":
-        image = ImageOps.exif_transpose(image) or image  # phone photos of films carry rotation
+        try:  # phone photos of films carry a rotation; a malformed EXIF block is not fatal
+            image = ImageOps.exif_transpose(image) or image
+        except Exception:
+            log.debug("ignoring unreadable EXIF orientation")
     rgb = _to_rgb(image)
     return LoadedImage(image=rgb, format=kind, original_size=(width, height), frames=frames)
 
