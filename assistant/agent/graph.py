@@ -50,7 +50,12 @@ GREETING = (
 
 
 def extract_observations(
-    runtime: Runtime, text: str, options: AgentOptions, *, exclude: set[str] | None = None
+    runtime: Runtime,
+    text: str,
+    options: AgentOptions,
+    *,
+    exclude: set[str] | None = None,
+    exact_only: bool = False,
 ) -> list[Observation]:
     """Findings in free text: lexicon + embeddings, polarity in code, the LLM only confirms fuzzy ones."""
     lexicon = runtime.lexicon
@@ -58,7 +63,7 @@ def extract_observations(
     exact = lexicon_mentions(tokens, lexicon)
     exact_ids = {m.finding_id for m in exact}
     fuzzy: list[Any] = []
-    embed = runtime.embedder
+    embed = None if exact_only else runtime.embedder
     if embed is not None:
         fuzzy = embedding_mentions(
             text, lexicon, embed, threshold=options.embedding_threshold, exclude=exact_ids
@@ -94,6 +99,8 @@ class AgentNodes:
     def __init__(self, runtime: Runtime, options: AgentOptions) -> None:
         self.runtime = runtime
         self.options = options
+        # Phrasings are deterministic (temperature 0): ask the LLM once per graph question.
+        self._phrased: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ intake
     def intake(self, state: AgentState) -> Json:
@@ -204,10 +211,12 @@ class AgentNodes:
         graph_text = question.text or finding.question or f"Do you have {finding.name.lower()}?"
         text = graph_text
         if self.options.llm_phrasing:
-            phrased = language.phrase_question(
-                self.runtime.chat_model, finding, graph_text, banned=self.runtime.disease_names
-            )
-            text = phrased or graph_text
+            key = f"{finding.id}\x1f{graph_text}"
+            if key not in self._phrased:
+                self._phrased[key] = language.phrase_question(
+                    self.runtime.chat_model, finding, graph_text, banned=self.runtime.disease_names
+                )
+            text = self._phrased[key] or graph_text
         follow_up = FollowUp(
             finding_id=finding.id,
             text=text,
@@ -261,10 +270,17 @@ class AgentNodes:
             mapping = map_answer(text, finding)
             understood = mapping.understood
             new.extend(mapping.observations)
-        # Anything else said in the reply counts too ("no, but I do have a headache").
-        if len(tokenize(text)) > 1 or not understood:
-            exclude = {pending.finding_id} if understood else None
-            new.extend(extract_observations(self.runtime, text, self.options, exclude=exclude))
+        # Anything else said in the reply counts too ("no, but I do have a headache"). After an
+        # understood answer only exact lexicon matches count: a value answer such as
+        # "Yes: groin(R)" must not turn into fuzzy findings.
+        if not understood:
+            new.extend(extract_observations(self.runtime, text, self.options))
+        elif len(tokenize(text)) > 2 and (finding is None or finding.value_type == "binary"):
+            new.extend(
+                extract_observations(
+                    self.runtime, text, self.options, exclude={pending.finding_id}, exact_only=True
+                )
+            )
         demo = extract_demographics(text) if not understood else None
         if demo is not None:
             if state.get("age") is None and demo.age is not None:

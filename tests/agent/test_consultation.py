@@ -254,3 +254,14 @@ def test_concurrent_sessions(make: Callable[..., Consultation]) -> None:
     for t in threads:
         t.join(timeout=60)
     assert not errors and results == ["d_flu"] * 4
+
+
+def test_answer_with_extra_information(make: Callable[..., Consultation]) -> None:
+    c = make()
+    r = c.start("fever")
+    assert r.follow_up is not None
+    asked = r.follow_up.finding_id
+    r2 = c.answer(r.session_id, "no, but I do have a headache")
+    got = {o.finding_id: o.present for o in r2.findings}
+    assert got[asked] is False
+    assert got.get("f_headache") is True or asked == "f_headache"

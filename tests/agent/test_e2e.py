@@ -105,6 +105,7 @@ def test_session_survives_a_restart(agent_runtime: Any, live_settings: Settings,
         graph=agent_runtime.graph,
         retriever=agent_runtime.retriever,
         embedder_factory=lambda: agent_runtime.embedder,
+        cache_dir=agent_runtime.cache_dir,  # finding embeddings come back from the disk cache
     )
     second = Consultation(runtime2, settings, options=SCRIPTED)
     state = second.state(r.session_id)
