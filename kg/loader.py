@@ -132,23 +132,26 @@ def load_graph(store: CypherRunner, *, packs: Sequence[str] = PACKS, force: bool
                 store.run(statement)
             except GraphError as exc:  # an index is an optimization; loading works without it
                 log.warning("schema statement skipped: %s", exc)
+        # An empty graph takes CREATE (same result as MERGE there, much faster on ArcadeDB);
+        # any other graph, including one a crashed load left half-filled, takes MERGE.
+        fresh = not any(store.run(q.LABEL_COUNTS))
         _batched(store, q.MERGE_SOURCES, content.sources)
         _batched(
             store,
-            q.MERGE_FINDINGS,
+            q.CREATE_FINDINGS if fresh else q.MERGE_FINDINGS,
             [{"id": f.id, "props": _clean(f.props())} for f in content.findings.values()],
         )
         _batched(
             store,
-            q.MERGE_DISEASES,
+            q.CREATE_DISEASES if fresh else q.MERGE_DISEASES,
             [{"id": d.id, "props": _clean(d.props())} for d in content.diseases.values()],
         )
-        _batched(store, q.MERGE_DRUGS, content.drugs)
-        _batched(store, q.MERGE_HAS_FINDING, content.has_finding)
+        _batched(store, q.CREATE_DRUGS if fresh else q.MERGE_DRUGS, content.drugs)
+        _batched(store, q.CREATE_HAS_FINDING if fresh else q.MERGE_HAS_FINDING, content.has_finding)
         _hierarchy(store, q.MERGE_DISEASE_IS_A, content.disease_is_a)
         _hierarchy(store, q.MERGE_FINDING_IS_A, content.finding_is_a)
         _hierarchy(store, q.MERGE_DETAIL_OF, content.detail_of)
-        _batched(store, q.MERGE_TREATS, content.treats)
+        _batched(store, q.CREATE_TREATS if fresh else q.MERGE_TREATS, content.treats)
         _remove_stale(store, content)
         store.run(
             q.SET_VERSION,

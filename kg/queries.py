@@ -47,6 +47,18 @@ MERGE_TREATS = (
     "UNWIND $rows AS row MATCH (g:Drug {id: row.drug}) MATCH (d:Disease {id: row.disease}) "
     "MERGE (g)-[r:TREATS]->(d) SET r.kind = row.kind"
 )
+# Fresh (empty) graph only: CREATE is ~2.5x faster than MERGE on ArcadeDB and equivalent there.
+CREATE_FINDINGS = "UNWIND $rows AS row CREATE (n:Finding {id: row.id}) SET n += row.props"
+CREATE_DISEASES = "UNWIND $rows AS row CREATE (n:Disease {id: row.id}) SET n += row.props"
+CREATE_DRUGS = "UNWIND $rows AS row CREATE (n:Drug {id: row.id, name: row.name})"
+CREATE_HAS_FINDING = (
+    "UNWIND $rows AS row MATCH (d:Disease {id: row.d}) MATCH (f:Finding {id: row.f}) "
+    "CREATE (d)-[:HAS_FINDING {p: row.p, source: row.source, p_source: row.p_source}]->(f)"
+)
+CREATE_TREATS = (
+    "UNWIND $rows AS row MATCH (g:Drug {id: row.drug}) MATCH (d:Disease {id: row.disease}) "
+    "CREATE (g)-[:TREATS {kind: row.kind}]->(d)"
+)
 SET_VERSION = (
     "MERGE (v:GraphVersion {key: 'current'}) "
     "SET v.version = $version, v.checksum = $checksum, v.sources = $sources, v.loaded_at = $loaded_at"
