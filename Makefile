@@ -37,7 +37,7 @@ test: setup chromium
 	$(BIN)/python -m pytest -q tests
 
 test-fast: setup
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -m "not integration and not browser" tests
 
 lint: setup
 	$(BIN)/ruff check .
