@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from kg.models import (
+    Differential,
     DiseaseConcept,
     DiseaseFacts,
-    Differential,
     Evidence,
     FindingConcept,
     GraphStats,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 PROMPT_DIR = Path(__file__).parent
@@ -33,7 +33,7 @@ class Prompt:
         return self.template.format(**fields)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(name: str) -> Prompt:
     path = PROMPT_DIR / f"{name}.txt"
     if not path.is_file():

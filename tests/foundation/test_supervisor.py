@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.supervisor import ManagedService, ServiceError, free_port, port_accepts
 from assistant.settings import Settings
+from assistant.supervisor import ManagedService, ServiceError, free_port, port_accepts
 from tests.fixtures.servers import SHARED_DATA  # noqa: F401  (import check)
 
 
@@ -17,7 +17,11 @@ def _python_http(port: int) -> list[str]:
 def test_service_starts_and_stops(tmp_path: Path) -> None:
     port = free_port()
     service = ManagedService(
-        "http", _python_http(port), ready=lambda: port_accepts(port), log_path=tmp_path / "http.log", ports=[port]
+        "http",
+        _python_http(port),
+        ready=lambda: port_accepts(port),
+        log_path=tmp_path / "http.log",
+        ports=[port],
     )
     with service:
         assert service.running
@@ -30,9 +34,13 @@ def test_service_starts_and_stops(tmp_path: Path) -> None:
 
 def test_taken_port_gives_clear_error(tmp_path: Path) -> None:
     port = free_port()
-    first = ManagedService("a", _python_http(port), ready=lambda: port_accepts(port), log_path=tmp_path / "a.log", ports=[port])
+    first = ManagedService(
+        "a", _python_http(port), ready=lambda: port_accepts(port), log_path=tmp_path / "a.log", ports=[port]
+    )
     with first:
-        second = ManagedService("b", _python_http(port), ready=lambda: True, log_path=tmp_path / "b.log", ports=[port])
+        second = ManagedService(
+            "b", _python_http(port), ready=lambda: True, log_path=tmp_path / "b.log", ports=[port]
+        )
         with pytest.raises(ServiceError, match="already taken"):
             second.start()
 
@@ -46,7 +54,9 @@ def test_crashing_service_reports_log_tail(tmp_path: Path) -> None:
 
 def test_not_ready_times_out(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "import time; time.sleep(60)"]
-    service = ManagedService("sleeper", argv, ready=lambda: False, log_path=tmp_path / "s.log", start_timeout_s=1.0)
+    service = ManagedService(
+        "sleeper", argv, ready=lambda: False, log_path=tmp_path / "s.log", start_timeout_s=1.0
+    )
     with pytest.raises(ServiceError, match="not ready"):
         service.start()
     assert not service.running
