@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     params = xlc.CommonParams()
     params.model.path = str(args.model or default_gguf_path())
-    params.model_alias = args.alias
+    params.model_alias = {args.alias}  # a set in xllamacpp
     params.hostnames = ["127.0.0.1"]
     params.port = args.port
     params.n_ctx = args.ctx

@@ -27,6 +27,9 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug 
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One INFO line per HTTP request would interleave with command output.
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 for module in (llm, doctor, kg, index, eval, serve, agent):
