@@ -72,12 +72,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="medkg-bench-eval-") as tmp:
         settings = Settings(data_dir=Path(tmp))
         passes = [one_pass(settings, items, c, args.max_tokens, Path(tmp)) for c in args.concurrency]
-    base = passes[0]
+    base_rate = passes[0]["questions_per_s"]
+    base_predictions = dict(passes[0]["predictions"])
     for p in passes:
-        p["ratio_vs_c1"] = round(p["questions_per_s"] / base["questions_per_s"], 2)
-        same = sum(p["predictions"][k] == v for k, v in base["predictions"].items())
-        p["predictions_equal_to_first_pass"] = f"{same}/{len(base['predictions'])}"
-        del p["predictions"]
+        p["ratio_vs_c1"] = round(p["questions_per_s"] / base_rate, 2)
+        predictions = p.pop("predictions")
+        same = sum(predictions.get(k) == v for k, v in base_predictions.items())
+        p["predictions_equal_to_first_pass"] = f"{same}/{len(base_predictions)}"
     result = {
         "benchmark": "eval qa throughput",
         "suite": args.suite,
