@@ -72,11 +72,17 @@ def chat(
                 typer.echo(f"{entry.role}: {entry.text}")
             result = state.last
             session_id = session
+            if result is not None and result.follow_up is not None:
+                typer.echo(f"\nassistant (waiting for your answer): {result.follow_up.text}")
         else:
             first = message if message is not None else _read("you> ")
             if first is None:
                 return
-            result = consultation.start(first, age=age, sex=sex)
+            try:
+                result = consultation.start(first, age=age, sex=sex)
+            except ValueError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(code=2) from None
             session_id = result.session_id
             _print_turn(result)
         while True:
