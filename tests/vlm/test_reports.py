@@ -200,6 +200,7 @@ def test_bad_upload_is_an_image_error(tiny_encoder: ImageEncoder) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_report_draft_end_to_end_with_embedded_llm(
     llm_url: str, tiny_encoder: ImageEncoder, tiny_report_bank: ReportBank, shared_data: Path
 ) -> None:
@@ -214,6 +215,7 @@ def test_report_draft_end_to_end_with_embedded_llm(
             encoder=tiny_encoder,
             chat_model=chat,
             report_bank=tiny_report_bank,
+            llm_max_tokens=192,
         )
     finally:
         chat.close()
