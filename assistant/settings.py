@@ -75,6 +75,13 @@ class AgentSettings(BaseModel):
     min_information_gain: float = 0.01
     max_questions: int = 12
     top_candidates: int = 10
+    # Each LLM step can be switched off (evaluation measures with and without it);
+    # the graph and the code-level safety rules work the same either way.
+    llm_phrasing: bool = True
+    llm_extraction: bool = True
+    llm_summary: bool = True
+    retrieval_k: int = 3
+    stop_on_urgent: bool = False
 
 
 class ServerSettings(BaseModel):
