@@ -15,6 +15,7 @@ def test_fixture_is_a_retriever(retriever: HybridRetriever) -> None:
     assert isinstance(retriever, Retriever)
     assert 300 <= len(retriever) <= 3000
     assert retriever.manifest.index_kind == "flat"
+    assert retriever.index_dir is not None
     assert (retriever.index_dir / "dense.faiss").is_file()
 
 
