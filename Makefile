@@ -41,7 +41,7 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check assistant kg retrieval vlm prompts eval ui bench tests conftest.py
 	$(BIN)/mypy
 
 bench: setup
