@@ -20,6 +20,7 @@ import numpy as np
 
 from assistant.agent.extraction import FindingLexicon
 from assistant.contracts import ImageFinding
+from assistant.indexing import app_index_exists, open_app_index
 from assistant.llm.base import ChatModel
 from assistant.safety import DiseaseNameIndex
 from assistant.settings import Settings
@@ -235,32 +236,13 @@ class Runtime:
 
 
 def _load_retriever(settings: Settings) -> tuple[Retriever | None, str | None]:
-    index_dir = settings.index_dir
-    if not index_dir.is_dir() or not any(index_dir.iterdir()):
-        return None, f"no retrieval index at {index_dir} (build it with `medkg index build`)"
+    if not app_index_exists(settings):
+        return None, f"no retrieval index at {settings.index_dir} (build it with `medkg index build`)"
     try:
-        from retrieval import build_or_load_index
-
-        # Same corpus arguments as `medkg index build`, so the stored index matches and loads.
-        return build_or_load_index(
-            index_dir,
-            model=settings.retrieval.embedding_model,
-            extra_documents=_graph_documents(),
-            limit=settings.retrieval.corpus_limit,
-            index_kind=settings.retrieval.index_kind,
-        ), None
+        return open_app_index(settings), None
     except Exception as exc:  # evidence passages are optional; the differential is not
         log.warning("retrieval index unavailable: %s", exc)
         return None, f"retrieval index could not be loaded: {exc}"
-
-
-def _graph_documents() -> list[dict[str, Any]]:
-    try:
-        from kg import description_documents  # type: ignore[attr-defined]
-
-        return list(description_documents())
-    except Exception:  # the index may have been built from MedQuAD alone
-        return []
 
 
 def _load_image_analyzer(settings: Settings) -> tuple[ImageAnalyzer | None, str | None]:

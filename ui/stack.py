@@ -65,20 +65,14 @@ def load_retriever(settings: Settings, echo: Echo) -> tuple[Any | None, str | No
     The corpus arguments (model, graph descriptions, corpus limit) are the ones the index
     was built with, so that a second start loads it instead of rebuilding.
     """
-    from kg import description_documents
-    from retrieval import build_or_load_index
+    from assistant.indexing import app_index_exists, open_app_index
 
     index_dir = settings.index_dir
-    fresh = not (index_dir.is_dir() and any(index_dir.iterdir()))
+    fresh = not app_index_exists(settings)
     what = f"building the retrieval index in {index_dir} (first run only)" if fresh else "loading the index"
     try:
         with _step(echo, what):
-            retriever = build_or_load_index(
-                index_dir,
-                model=settings.retrieval.embedding_model,
-                extra_documents=description_documents(),
-                limit=settings.retrieval.corpus_limit,
-            )
+            retriever = open_app_index(settings)
     except Exception as exc:  # evidence passages are optional; consultations still work
         log.warning("retrieval index unavailable: %s", exc)
         return None, f"retrieval index could not be built or loaded: {exc}"

@@ -34,21 +34,9 @@ class QAResources:
 
 
 def open_retriever(settings: Settings) -> Retriever:
-    from retrieval import build_or_load_index
+    from assistant.indexing import open_app_index
 
-    extra: list[dict[str, str]] = []
-    try:  # graph descriptions belong to the app's corpus when the kg package provides them
-        from kg import description_documents
-
-        extra = list(description_documents())
-    except ImportError:
-        log.info("kg.description_documents is not available; indexing the text corpus only")
-    return build_or_load_index(  # type: ignore[no-any-return]
-        settings.index_dir,
-        model=settings.retrieval.embedding_model,
-        extra_documents=extra,
-        limit=settings.retrieval.corpus_limit,
-    )
+    return open_app_index(settings)
 
 
 def open_graph(settings: Settings, uri: str) -> GraphStore:

@@ -20,19 +20,6 @@ index_app = typer.Typer(
 log = logging.getLogger(__name__)
 
 
-def graph_documents() -> list[dict[str, Any]]:
-    """Disease and finding descriptions from the graph sources, or [] when kg cannot give them."""
-    try:
-        from kg import description_documents
-    except ImportError:
-        return []
-    try:
-        return list(description_documents())
-    except Exception as exc:  # the index is still useful from MedQuAD alone: say so, go on
-        log.warning("graph description documents unavailable (%s); indexing MedQuAD only", exc)
-        return []
-
-
 class _Progress:
     """One line of progress on stderr, rewritten in place, at most ~4 times a second."""
 
@@ -63,14 +50,11 @@ def open_index(
     progress: bool = True,
 ) -> Any:
     """The app's retriever: built (with progress) or loaded from ``settings.index_dir``."""
-    from retrieval import build_or_load_index
+    from assistant.indexing import open_app_index
 
-    return build_or_load_index(
-        settings.index_dir,
-        model=settings.retrieval.embedding_model,
-        extra_documents=graph_documents(),
-        limit=limit if limit is not None else settings.retrieval.corpus_limit,
-        index_kind=settings.retrieval.index_kind,
+    return open_app_index(
+        settings,
+        limit=limit,
         force=force,
         benchmark_dir=benchmark_dir,
         progress=_Progress() if progress else None,
