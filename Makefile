@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test test-fast lint bench chromium clean
+.PHONY: setup run test test-fast lint bench eval-qa chromium clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,11 @@ lint: setup
 
 bench: setup
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+# Measured QA results on the dev files (docs/eval.md); resumable, so rerunning finishes a cut run.
+eval-qa: setup
+	MEDKG_LLM__TIMEOUT_S=900 $(BIN)/medkg eval qa --suite medqa --suite pubmedqa --mode all \
+	  --limit $${LIMIT:-200} --out eval/results/qa_dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
