@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -79,11 +80,35 @@ def load_retriever(settings: Settings, echo: Echo) -> tuple[Any | None, str | No
     return retriever, None
 
 
+def _build_index_in_background(settings: Settings, runtime: Any, echo: Echo) -> threading.Thread:
+    runtime.retriever_disabled_reason = (
+        "the evidence index is being built (first run only); passages appear once it is ready"
+    )
+
+    def build() -> None:
+        retriever, reason = load_retriever(settings, echo)
+        runtime.retriever_disabled_reason = reason
+        runtime.retriever = retriever
+
+    thread = threading.Thread(target=build, name="medkg-index-build", daemon=True)
+    thread.start()
+    echo("  retrieval index: building in the background (first run only); the app serves meanwhile")
+    return thread
+
+
 @contextlib.contextmanager
 def open_stack(
-    settings: Settings, *, echo: Echo = print, group: ServiceGroup | None = None
+    settings: Settings,
+    *,
+    echo: Echo = print,
+    group: ServiceGroup | None = None,
+    background_index: bool = False,
 ) -> Iterator[Stack]:
+    """``background_index``: a missing index is built in a thread while the app already serves
+    (embedding the full corpus takes tens of minutes on a laptop CPU); answers carry no
+    passages until it is ready."""
     from assistant.consultation import Consultation
+    from assistant.indexing import app_index_exists
     from assistant.runtime import Runtime
     from assistant.services import start_embedded
 
@@ -95,11 +120,16 @@ def open_stack(
             settings = start_embedded(settings, group)
         echo(f"  LLM at {settings.llm.base_url}, graph at {settings.graph.uri}")
         ensure_graph_loaded(settings, echo)
-        retriever, retriever_reason = load_retriever(settings, echo)
+        build_in_background = background_index and not app_index_exists(settings)
+        if not build_in_background:
+            retriever, retriever_reason = load_retriever(settings, echo)
         with _step(echo, "connecting the runtime (LLM, graph, image encoder) and warming its caches"):
             runtime = Runtime.from_settings(settings, load_retriever=False)
-            runtime.retriever = retriever
-            runtime.retriever_disabled_reason = retriever_reason
+            if build_in_background:
+                _build_index_in_background(settings, runtime, echo)
+            else:
+                runtime.retriever = retriever
+                runtime.retriever_disabled_reason = retriever_reason
             runtime.warm_up()
         if runtime.image_analyzer is None:
             echo(f"  image analysis disabled: {runtime.image_disabled_reason}")

@@ -54,7 +54,7 @@ def serve(
     # Until uvicorn takes over SIGINT/SIGTERM, a signal stops the children and exits.
     group.install_signal_handlers()
     try:
-        with open_stack(settings, echo=typer.echo, group=group) as stack:
+        with open_stack(settings, echo=typer.echo, group=group, background_index=True) as stack:
             app = create_app(stack.settings, runtime=stack.runtime, consultation=stack.consultation)
             config = uvicorn.Config(app, log_level="info", access_log=False, timeout_graceful_shutdown=10)
             url = f"http://{server_settings.host}:{server_settings.port}"
