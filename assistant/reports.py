@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
@@ -119,20 +119,24 @@ class ReportDraft(BaseModel):
         return "\n".join(lines)
 
 
+MAX_SECTION_CHARS = {"findings": 600, "impression": 300}
+MAX_NOTE_CHARS = 150
+MAX_LLM_UNCERTAINTY_NOTES = 3
+
+
 class LLMReport(BaseModel):
     """What the LLM is asked to return.
 
-    No maxLength/maxItems in the schema on purpose: llama.cpp expands them into grammar
-    repetitions that make constrained sampling crawl; lengths are cut after parsing instead.
+    The length bounds go into the JSON schema, hence into llama.cpp's grammar / vLLM's guided
+    decoding: without them a small model writes one section until max_tokens cuts the JSON
+    off. Their sum stays inside the default token budget.
     """
 
-    findings: str
-    impression: str
-    uncertainty: list[str] = Field(default_factory=list)
-
-
-MAX_SECTION_CHARS = {"findings": 1200, "impression": 600}
-MAX_LLM_UNCERTAINTY_NOTES = 4
+    findings: str = Field(max_length=MAX_SECTION_CHARS["findings"])
+    impression: str = Field(max_length=MAX_SECTION_CHARS["impression"])
+    uncertainty: list[Annotated[str, Field(max_length=MAX_NOTE_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_LLM_UNCERTAINTY_NOTES
+    )
 
 
 # --- drafting ------------------------------------------------------------------------------
@@ -153,7 +157,7 @@ def draft_report(
     k_similar: int = 3,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    llm_max_tokens: int = 256,
+    llm_max_tokens: int = 448,
 ) -> ReportDraft:
     """A grounded draft report; raises ``vlm.ImageError`` for an unreadable upload."""
     if not 0.0 < possible_threshold <= threshold < 1.0:

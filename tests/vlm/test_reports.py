@@ -215,7 +215,7 @@ def test_report_draft_end_to_end_with_embedded_llm(
             encoder=tiny_encoder,
             chat_model=chat,
             report_bank=tiny_report_bank,
-            llm_max_tokens=192,
+            llm_max_tokens=448,
         )
     finally:
         chat.close()
