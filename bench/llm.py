@@ -187,7 +187,11 @@ def main() -> int:
     with embedded_llm_service(settings) as service:
         url = llm_base_url(service)
         model = OpenAIChatModel(url, model=settings.llm.model, timeout_s=300)
-        client = httpx.Client(timeout=httpx.Timeout(300, connect=5))
+        # No keep-alive: llama.cpp closes idle connections, and a reused dead one would fail
+        # the direct baseline (medkg's client retries such a request; the baseline must not need to).
+        client = httpx.Client(
+            timeout=httpx.Timeout(300, connect=5), limits=httpx.Limits(max_keepalive_connections=0)
+        )
         # One warm-up each (first request pays one-off allocations), not recorded.
         medkg_request(model, PROMPTS[0], 8)
         direct_request(client, url, settings.llm.model, PROMPTS[0], 8)
