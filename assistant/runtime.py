@@ -121,7 +121,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings, *, load_retriever: bool = True) -> Runtime:
         from assistant.llm import create_chat_model
-        from kg import connect
+        from assistant.services import connect_graph
 
         if settings.llm.base_url is None or settings.graph.uri is None:
             raise ValueError(
@@ -129,12 +129,7 @@ class Runtime:
                 "(assistant.services.start_embedded starts the embedded ones and returns such settings)"
             )
         chat_model = create_chat_model(settings.llm)
-        graph = connect(
-            settings.graph.uri,
-            settings.graph.user,
-            settings.graph.password.get_secret_value(),
-            settings.graph.database,
-        )
+        graph = connect_graph(settings)
         retriever: Retriever | None = None
         retriever_reason: str | None = None
         if load_retriever:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant import embedded_llm
 from assistant.settings import Settings
 from assistant.supervisor import ManagedService, ServiceError, ServiceGroup, free_port
 from kg import server as graph_server
+
+if TYPE_CHECKING:
+    from kg import LoadReport, Neo4jGraphStore
 
 
 @dataclass
@@ -93,3 +97,28 @@ def start_embedded(settings: Settings, group: ServiceGroup) -> Settings:
         service = group.start(embedded_graph_service(settings))
         graph = graph.model_copy(update={"uri": graph_uri(service)})
     return settings.model_copy(update={"llm": llm, "graph": graph})
+
+
+def connect_graph(settings: Settings) -> Neo4jGraphStore:
+    """A store on the graph server the settings point at (``graph.uri`` must be set)."""
+    from kg import connect
+
+    graph = settings.graph
+    if graph.uri is None:
+        raise ValueError("no graph URI: set NEO4J_URI, or start the embedded graph first (start_embedded)")
+    return connect(
+        graph.uri,
+        graph.user,
+        graph.password.get_secret_value(),
+        graph.database,
+        timeout_s=graph.query_timeout_s,
+    )
+
+
+def load_graph_if_empty(store: Neo4jGraphStore) -> LoadReport | None:
+    """Load the shipped graph into an empty database; None when it already holds diseases."""
+    from kg import load_graph
+
+    if store.stats().labels.get("Disease", 0):
+        return None
+    return load_graph(store)

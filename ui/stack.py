@@ -39,22 +39,16 @@ def _step(echo: Echo, what: str) -> Iterator[None]:
 
 
 def ensure_graph_loaded(settings: Settings, echo: Echo) -> None:
-    from kg import connect, load_graph
+    from assistant.services import connect_graph, load_graph_if_empty
 
-    assert settings.graph.uri is not None
-    store = connect(
-        settings.graph.uri,
-        settings.graph.user,
-        settings.graph.password.get_secret_value(),
-        settings.graph.database,
-    )
+    store = connect_graph(settings)
     try:
         diseases = store.stats().labels.get("Disease", 0)
         if diseases:
             echo(f"  graph holds {diseases} diseases")
             return
         with _step(echo, "loading the knowledge graph (first run only)"):
-            report = load_graph(store)
+            report = load_graph_if_empty(store)
         echo(f"  {report}")
     finally:
         store.close()

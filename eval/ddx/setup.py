@@ -30,9 +30,15 @@ def graph_and_settings(
     """Use the configured servers or start the embedded ones; load the full graph if it is empty.
 
     ``handle_signals`` (command-line use): SIGTERM / Ctrl-C stop the started servers too."""
-    from assistant.services import embedded_graph_service, embedded_llm_service, graph_uri, llm_base_url
+    from assistant.services import (
+        connect_graph,
+        embedded_graph_service,
+        embedded_llm_service,
+        graph_uri,
+        llm_base_url,
+        load_graph_if_empty,
+    )
     from assistant.supervisor import ServiceGroup
-    from kg import connect, load_graph
 
     with ServiceGroup() as group:
         if handle_signals:
@@ -45,17 +51,10 @@ def graph_and_settings(
             service = group.start(embedded_llm_service(settings))
             llm = settings.llm.model_copy(update={"base_url": llm_base_url(service)})
             settings = settings.model_copy(update={"llm": llm})
-        assert settings.graph.uri is not None
-        store = connect(
-            settings.graph.uri,
-            settings.graph.user,
-            settings.graph.password.get_secret_value(),
-            settings.graph.database,
-        )
+        store = connect_graph(settings)
         try:
-            if store.stats().labels.get("Disease", 0) == 0:
-                log.info("the graph is empty: loading the full merged graph")
-                load_graph(store)
+            if load_graph_if_empty(store) is not None:
+                log.info("the graph was empty: loaded the full merged graph")
             yield settings, store
         finally:
             store.close()

@@ -40,15 +40,14 @@ def open_retriever(settings: Settings) -> Retriever:
 
 
 def open_graph(settings: Settings, uri: str) -> GraphStore:
-    from kg import connect, load_graph
+    from assistant.services import connect_graph, load_graph_if_empty
 
-    store = connect(
-        uri, settings.graph.user, settings.graph.password.get_secret_value(), settings.graph.database
+    store = connect_graph(
+        settings.model_copy(update={"graph": settings.graph.model_copy(update={"uri": uri})})
     )
     try:
-        if not store.stats().labels.get("Disease"):
-            log.info("the graph is empty: loading it (one time)")
-            load_graph(store)
+        if load_graph_if_empty(store) is not None:
+            log.info("the graph was empty: loaded it (one time)")
     except BaseException:
         store.close()
         raise
