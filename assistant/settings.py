@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from kg.models import DEFAULT_MAX_QUESTIONS, DEFAULT_MIN_INFORMATION_GAIN, DEFAULT_POSTERIOR_THRESHOLD
+
 CONFIG_ENV = "MEDKG_CONFIG"
 
 
@@ -71,9 +73,9 @@ class VisionSettings(BaseModel):
 
 
 class AgentSettings(BaseModel):
-    posterior_threshold: float = 0.8
-    min_information_gain: float = 0.01
-    max_questions: int = 12
+    posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD
+    min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN
+    max_questions: int = DEFAULT_MAX_QUESTIONS
     top_candidates: int = 10
     # Each LLM step can be switched off (evaluation measures with and without it);
     # the graph and the code-level safety rules work the same either way.

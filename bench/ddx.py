@@ -7,7 +7,7 @@ the first ``--agent-patients`` rows (it needs the embedded LLM, seconds per turn
 Accuracy ratios and time ratios are against the plain baseline measured in the same run, on
 the same patients.
 
-    .venv/bin/python bench/ddx.py [--patients 98] [--agent-patients 20] [--max-questions 8]
+    .venv/bin/python bench/ddx.py [--patients 98] [--agent-patients 20] [--max-questions N]
 
 Uses the servers configured in the settings or starts the embedded ones (data dir from
 MEDKG_DATA_DIR, graph loaded if empty). Writes bench/results/ddx.json.
@@ -80,7 +80,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=98)
     parser.add_argument("--agent-patients", type=int, default=20)
-    parser.add_argument("--max-questions", type=int, default=8)
+    parser.add_argument(
+        "--max-questions", type=int, default=None, help="question cap per patient (default: settings)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -118,7 +120,7 @@ def main() -> None:
         },
         "patients_file": str(SHIPPED_PATIENTS.relative_to(ROOT)),
         "graph": {"labels": stats.labels, "relations": stats.relations, "version": stats.version},
-        "max_questions": args.max_questions,
+        "max_questions": graph_run.config["max_questions"],
         "posterior_threshold": graph_run.config["posterior_threshold"],
         "differential_cutoff": graph_run.config["cutoff"],
         "graph_policies": _block(graph_run),

@@ -101,6 +101,15 @@ class Question(BaseModel):
     text: str
 
 
+# Inquiry stop rule defaults: stop when the top posterior reaches the threshold, after the
+# question budget, or when no question gains the minimum information. The budget is a cap
+# per consultation, not a target: confident cases stop early, uncertain ones use more
+# questions (measured trade-off in docs/kg.md, "Stop rule").
+DEFAULT_POSTERIOR_THRESHOLD = 0.85
+DEFAULT_MAX_QUESTIONS = 16
+DEFAULT_MIN_INFORMATION_GAIN = 0.01
+
+
 class NextStep(BaseModel):
     """Decision after a differential: ask, or stop and why."""
 

@@ -13,6 +13,9 @@ from neo4j import exceptions as neo4j_errors
 
 from kg import queries as q
 from kg.models import (
+    DEFAULT_MAX_QUESTIONS,
+    DEFAULT_MIN_INFORMATION_GAIN,
+    DEFAULT_POSTERIOR_THRESHOLD,
     Differential,
     DiseaseConcept,
     DiseaseFacts,
@@ -222,9 +225,9 @@ class Neo4jGraphStore:
         evidence: Evidence,
         differential: Differential,
         *,
-        posterior_threshold: float = 0.8,
-        min_information_gain: float = 0.01,
-        max_questions: int = 12,
+        posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD,
+        min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN,
+        max_questions: int = DEFAULT_MAX_QUESTIONS,
         top_candidates: int = 10,
     ) -> NextStep:
         return self.model().next_step(

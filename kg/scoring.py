@@ -20,6 +20,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kg.models import (
+    DEFAULT_MAX_QUESTIONS,
+    DEFAULT_MIN_INFORMATION_GAIN,
+    DEFAULT_POSTERIOR_THRESHOLD,
     Differential,
     Evidence,
     FindingConcept,
@@ -41,6 +44,7 @@ LEAK_HISTORY = 0.05
 # SymCat age/sex odds of 0.0 mean "rare in the survey sample", not impossible.
 MIN_RISK_ODDS = 0.05
 SEVERE_AT_MOST = 2  # DDXPlus severity 1-2 = severe
+VOCABULARIES = ("ddxplus", "symcat")  # sources whose patients describe findings in their own terms
 
 
 @dataclass
@@ -142,6 +146,11 @@ class DiagnosisModel:
             known = self.covered[:, j]
             self.p_unknown[j] = float(self.P[known, j].mean()) if known.any() else self.leak[j]
             self.P[~known & ~self.linked[:, j], j] = self.p_unknown[j]
+        # Vocabulary of each finding (DDXPlus / SymCat / both); see answerability().
+        vocab_index = {v: k for k, v in enumerate(VOCABULARIES)}
+        self.vocabularies: list[tuple[int, ...]] = [
+            tuple(vocab_index[s] for s in VOCABULARIES if s in f.sources) for f in self.findings
+        ]
         self.logP = np.log(self.P)
         self.log1mP = np.log1p(-self.P)
         self.parent_col = np.array(
@@ -260,6 +269,26 @@ class DiagnosisModel:
         ]
         return np.asarray(keep, dtype=np.int64)
 
+    def answerability(self, evidence: Evidence, cols: NDArray[np.int64]) -> FloatArray:
+        """P(the patient gives a yes/no/value answer) for each finding column, learned in-session.
+
+        A patient described in one source's vocabulary (a DDXPlus case) may only be able to say
+        "don't know" to findings that exist only in another (SymCat's). Per vocabulary, the rule
+        of succession over this consultation's answers to single-vocabulary findings:
+        (answered + 1) / (asked + 2); a finding in several vocabularies takes the best rate, one
+        in none (hand-built models) counts as answerable.
+        """
+        asked = np.zeros(len(VOCABULARIES))
+        answered = np.zeros(len(VOCABULARIES))
+        for obs in evidence.observations:
+            j = self.finding_index.get(obs.finding_id)
+            if obs.source != "answer" or j is None or len(self.vocabularies[j]) != 1:
+                continue
+            asked[self.vocabularies[j][0]] += 1
+            answered[self.vocabularies[j][0]] += obs.present is not None
+        rate = (answered + 1.0) / (asked + 2.0)
+        return np.array([max((rate[v] for v in self.vocabularies[j]), default=1.0) for j in cols])
+
     def information_gain(self, posterior: Posterior, cols: NDArray[np.int64]) -> FloatArray:
         """H(D) - sum_v P(v) H(D | v) for each finding column (present / absent outcomes).
 
@@ -351,9 +380,9 @@ class DiagnosisModel:
         evidence: Evidence,
         differential: Differential,
         *,
-        posterior_threshold: float = 0.8,
-        min_information_gain: float = 0.01,
-        max_questions: int = 12,
+        posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD,
+        min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN,
+        max_questions: int = DEFAULT_MAX_QUESTIONS,
         top_candidates: int = 10,
     ) -> NextStep:
         post = self.posterior(evidence)
@@ -368,7 +397,8 @@ class DiagnosisModel:
         gains = self.information_gain(post, cols)
         if gains.size == 0 or float(gains.max()) < min_information_gain:
             return NextStep(question=None, stop_reason="low_gain")
-        best = int(np.argmax(gains))
+        # Expected gain of asking = gain of the answer x P(an answer other than "don't know").
+        best = int(np.argmax(gains * self.answerability(evidence, cols)))
         meta = self.findings[int(cols[best])]
         text = meta.question or f"Do you have {meta.name}?"
         return NextStep(
@@ -384,9 +414,8 @@ def _catalogue_log_prior(diseases: Sequence[DiseaseMeta]) -> FloatArray:
     801 SymCat conditions 94% of the mass against DDXPlus's 49 by count alone; an equal split
     between the catalogues (each an alternative description of the patients) avoids that.
     """
-    catalogues = ("ddxplus", "symcat")
-    sizes = {c: sum(1 for d in diseases if c in d.sources) for c in catalogues}
-    present = [c for c in catalogues if sizes[c]]
+    sizes = {c: sum(1 for d in diseases if c in d.sources) for c in VOCABULARIES}
+    present = [c for c in VOCABULARIES if sizes[c]]
     if not present:
         return np.zeros(len(diseases))
     mass = np.zeros(len(diseases))
@@ -403,9 +432,8 @@ def _coverage(diseases: Sequence[DiseaseMeta], findings: Sequence[FindingMeta]) 
 
     Sources without vocabulary information (hand-built models) cover everything.
     """
-    vocabularies = ("ddxplus", "symcat")
-    d_vocab = [set(d.sources) & set(vocabularies) for d in diseases]
-    f_vocab = [set(f.sources) & set(vocabularies) for f in findings]
+    d_vocab = [set(d.sources) & set(VOCABULARIES) for d in diseases]
+    f_vocab = [set(f.sources) & set(VOCABULARIES) for f in findings]
     covered = np.ones((len(diseases), len(findings)), dtype=bool)
     for i, dv in enumerate(d_vocab):
         if not dv:

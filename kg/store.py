@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from kg.models import (
+    DEFAULT_MAX_QUESTIONS,
+    DEFAULT_MIN_INFORMATION_GAIN,
+    DEFAULT_POSTERIOR_THRESHOLD,
     Differential,
     DiseaseConcept,
     DiseaseFacts,
@@ -44,9 +47,9 @@ class GraphStore(Protocol):
         evidence: Evidence,
         differential: Differential,
         *,
-        posterior_threshold: float = 0.8,
-        min_information_gain: float = 0.01,
-        max_questions: int = 12,
+        posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD,
+        min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN,
+        max_questions: int = DEFAULT_MAX_QUESTIONS,
         top_candidates: int = 10,
     ) -> NextStep:
         """The question with the largest expected information gain, or why to stop."""

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
 from assistant.settings import Settings
-from kg.models import Observation
+from kg.models import (
+    DEFAULT_MAX_QUESTIONS,
+    DEFAULT_MIN_INFORMATION_GAIN,
+    DEFAULT_POSTERIOR_THRESHOLD,
+    Observation,
+)
 
 Json = dict[str, Any]
 
@@ -43,9 +48,9 @@ class AgentOptions:
     llm_phrasing: bool = True  # LLM rephrases the graph's question text
     llm_extraction: bool = True  # LLM confirms fuzzy (embedding) finding candidates
     llm_summary: bool = True  # LLM writes a short explanation of the differential
-    posterior_threshold: float = 0.8
-    min_information_gain: float = 0.01
-    max_questions: int = 12
+    posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD
+    min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN
+    max_questions: int = DEFAULT_MAX_QUESTIONS
     top_candidates: int = 10
     differential_top_k: int = 10
     show_top: int = 5

@@ -25,7 +25,7 @@ def evaluate_with_store(
     *,
     policies: Sequence[str] = DEFAULT_POLICIES,
     limit: int | None = None,
-    max_questions: int = 8,
+    max_questions: int | None = None,
     seed: int = 0,
     cutoff: float = DEFAULT_CUTOFF,
     posterior_threshold: float | None = None,
@@ -38,12 +38,12 @@ def evaluate_with_store(
     mapper = DiseaseMapper(store.diseases(), definitions)
     finding_names = {f.id: f.name for f in store.findings()}
     config = InquiryConfig(
-        max_questions=max_questions,
+        max_questions=settings.agent.max_questions if max_questions is None else max_questions,
         posterior_threshold=posterior_threshold or settings.agent.posterior_threshold,
         min_information_gain=settings.agent.min_information_gain,
         top_candidates=settings.agent.top_candidates,
     )
-    with build_policies(policies, store, settings, max_questions=max_questions, seed=seed) as built:
+    with build_policies(policies, store, settings, config=config, seed=seed) as built:
         return evaluate(
             patients,
             built,

@@ -13,6 +13,9 @@ antecedents belong to each condition. So this generator makes explicit, document
   (1-3 values for multi-choice); 0-10 scales between 1 and 10; a group member with a default
   value (e.g. pain radiating "nowhere") keeps that default 30% of the time, meaning absent;
 - with probability 0.25 one antecedent of another condition is added (unrelated history);
+- all rates are a ``GeneratorProfile``; ``STRESS_PROFILE`` widens them and adds a symptom of
+  another condition to 20% of patients (an incidental complaint), to check that a policy is
+  not tuned to the default profile;
 - age: a condition-specific range for the paediatric conditions, else 16-85; sex 50/50 unless
   a female-only evidence (pregnancy, menstruation, breastfeeding) was kept;
 - INITIAL_EVIDENCE: one of the kept binary symptoms, uniformly (as in DDXPlus);
@@ -29,6 +32,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from eval.ddx.ddxplus import DATA_DIR, ConditionDef, DDXPlusDefinitions, EvidenceDef
 from eval.ddx.patients import VALUE_SEPARATOR, Patient
@@ -45,6 +49,23 @@ DEFAULT_AGE_RANGE = (16, 85)
 SHIPPED_PATIENTS = DATA_DIR.parent / "simulated_patients.csv"
 FEMALE_ONLY_EVIDENCES = frozenset({"E_145", "E_167", "E_141", "E_11"})
 DEFAULT_VALUE_RATE = 0.3
+
+
+@dataclass(frozen=True)
+class GeneratorProfile:
+    """How many of its condition's evidences a patient shows, and how much unrelated noise."""
+
+    symptom_rate: tuple[float, float] = (0.45, 0.9)  # per-patient rate ~ U(low, high)
+    antecedent_rate: tuple[float, float] = (0.2, 0.6)
+    foreign_antecedent: float = 0.25  # P(one antecedent of another condition)
+    foreign_symptom: float = 0.0  # P(one binary symptom of another condition)
+
+
+DEFAULT_PROFILE = GeneratorProfile()
+STRESS_PROFILE = GeneratorProfile(
+    symptom_rate=(0.3, 1.0), antecedent_rate=(0.1, 0.7), foreign_antecedent=0.5, foreign_symptom=0.2
+)
+PROFILES = {"default": DEFAULT_PROFILE, "stress": STRESS_PROFILE}
 DIFFERENTIAL_P_LINKED = 0.5
 DIFFERENTIAL_LEAK = 0.25
 DIFFERENTIAL_MIN_PROBABILITY = 0.01
@@ -92,11 +113,15 @@ def _differential(defs: DDXPlusDefinitions, present: set[str]) -> list[tuple[str
 
 
 def generate_patient(
-    cond: ConditionDef, defs: DDXPlusDefinitions, rng: random.Random, patient_id: str
+    cond: ConditionDef,
+    defs: DDXPlusDefinitions,
+    rng: random.Random,
+    patient_id: str,
+    profile: GeneratorProfile = DEFAULT_PROFILE,
 ) -> Patient:
     groups = _group_members(defs)
-    symptom_rate = rng.uniform(0.45, 0.9)
-    antecedent_rate = rng.uniform(0.2, 0.6)
+    symptom_rate = rng.uniform(*profile.symptom_rate)
+    antecedent_rate = rng.uniform(*profile.antecedent_rate)
     kept = {e for e in cond.symptoms if rng.random() < symptom_rate}
     kept |= {e for e in cond.antecedents if rng.random() < antecedent_rate}
     binary_symptoms = [
@@ -104,12 +129,23 @@ def generate_patient(
     ]
     if not any(e in kept for e in binary_symptoms):
         kept.add(rng.choice(binary_symptoms))
-    if rng.random() < 0.25:
+    if rng.random() < profile.foreign_antecedent:
         others = sorted(
             {a for c in defs.conditions.values() if c.name != cond.name for a in c.antecedents}
             - set(cond.evidences)
         )
         kept.add(rng.choice(others))
+    if profile.foreign_symptom and rng.random() < profile.foreign_symptom:
+        foreign = sorted(
+            {
+                s
+                for c in defs.conditions.values()
+                for s in c.symptoms
+                if defs.evidences[s].data_type == "B" and not defs.evidences[s].is_antecedent
+            }
+            - set(cond.evidences)
+        )
+        kept.add(rng.choice(foreign))
     # Group consistency: a member needs its head; a kept head brings its members of this condition.
     for ev_id in list(kept):
         head = defs.evidences[ev_id].code_question
@@ -154,6 +190,7 @@ def generate_patients(
     per_condition: int = 10,
     seed: int = 0,
     conditions: Sequence[str] | None = None,
+    profile: GeneratorProfile = DEFAULT_PROFILE,
 ) -> list[Patient]:
     """``per_condition`` patients for each condition (all 49 by default), reproducible by seed.
 
@@ -166,7 +203,7 @@ def generate_patients(
     for _ in range(per_condition):
         for name in names:
             patient = generate_patient(
-                defs.conditions[name], defs, rngs[name], f"sim-{len(patients) + 1:04d}"
+                defs.conditions[name], defs, rngs[name], f"sim-{len(patients) + 1:04d}", profile
             )
             patients.append(patient)
     return patients
@@ -182,9 +219,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--per-condition", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
     parser.add_argument("--out", default=str(SHIPPED_PATIENTS))
     args = parser.parse_args(argv)
-    count = write_patients(args.out, generate_patients(load_definitions(), args.per_condition, args.seed))
+    patients = generate_patients(
+        load_definitions(), args.per_condition, args.seed, profile=PROFILES[args.profile]
+    )
+    count = write_patients(args.out, patients)
     print(f"wrote {count} patients to {args.out}")
 
 

@@ -17,7 +17,13 @@ from typing import Any, Protocol
 
 from eval.ddx.baselines import NaiveBayesTable
 from eval.ddx.simulator import SimAnswer, SimulatedPatient
-from kg.models import Differential, Evidence
+from kg.models import (
+    DEFAULT_MAX_QUESTIONS,
+    DEFAULT_MIN_INFORMATION_GAIN,
+    DEFAULT_POSTERIOR_THRESHOLD,
+    Differential,
+    Evidence,
+)
 from kg.store import GraphStore
 
 POLICY_NAMES = ("full", "baseline", "graph", "random", "none")
@@ -25,9 +31,9 @@ POLICY_NAMES = ("full", "baseline", "graph", "random", "none")
 
 @dataclass(frozen=True)
 class InquiryConfig:
-    max_questions: int = 8
-    posterior_threshold: float = 0.8
-    min_information_gain: float = 0.01
+    max_questions: int = DEFAULT_MAX_QUESTIONS  # a cap per patient; the mean is reported
+    posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD
+    min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN
     top_candidates: int = 10
     top_k: int = 10  # size of the final differential
 

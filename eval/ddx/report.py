@@ -69,7 +69,7 @@ def to_markdown(run: DdxRun) -> str:
         "# Interactive diagnosis evaluation (DDXPlus protocol)",
         "",
         f"Run {run.started}, {cfg.get('patients')} patients from `{cfg.get('patients_file', '?')}`, "
-        f"budget {cfg.get('max_questions')} questions, "
+        f"at most {cfg.get('max_questions')} questions per patient, "
         f"stop at top posterior >= {cfg.get('posterior_threshold')}, "
         f"differential cut-off p >= {cfg.get('cutoff')}, seed {cfg.get('seed')}; "
         f"wall time {run.wall_seconds:.1f}s.",

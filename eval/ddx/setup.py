@@ -14,6 +14,7 @@ from eval.ddx.policies import (
     AgentPolicy,
     BaselinePolicy,
     GraphPolicy,
+    InquiryConfig,
     NoQuestionsPolicy,
     Policy,
     RandomQuestionsPolicy,
@@ -62,7 +63,7 @@ def graph_and_settings(
 
 @contextmanager
 def build_policies(
-    names: Sequence[str], store: GraphStore, settings: Settings, *, max_questions: int, seed: int
+    names: Sequence[str], store: GraphStore, settings: Settings, *, config: InquiryConfig, seed: int
 ) -> Iterator[list[Policy]]:
     """Policies in the order asked; the agent's runtime is closed on exit."""
     unknown = [n for n in names if n not in POLICY_NAMES]
@@ -72,7 +73,7 @@ def build_policies(
         policies: list[Policy] = []
         for name in dict.fromkeys(names):
             if name == "full":
-                policies.append(AgentPolicy(stack.enter_context(_consultation(settings, max_questions))))
+                policies.append(AgentPolicy(stack.enter_context(_consultation(settings, config))))
             elif name == "baseline":
                 policies.append(BaselinePolicy(NaiveBayesTable.from_graph(store)))
             elif name == "graph":
@@ -85,11 +86,19 @@ def build_policies(
 
 
 @contextmanager
-def _consultation(settings: Settings, max_questions: int) -> Iterator[Any]:
+def _consultation(settings: Settings, config: InquiryConfig) -> Iterator[Any]:
     from assistant.consultation import Consultation
     from assistant.runtime import Runtime
 
-    agent = settings.agent.model_copy(update={"max_questions": max_questions})
+    # The agent stops by the same rule as the other policies.
+    agent = settings.agent.model_copy(
+        update={
+            "max_questions": config.max_questions,
+            "posterior_threshold": config.posterior_threshold,
+            "min_information_gain": config.min_information_gain,
+            "top_candidates": config.top_candidates,
+        }
+    )
     settings = settings.model_copy(update={"agent": agent})
     # Retrieval only adds cited passages to the final answer, never changes the differential, so
     # the evaluation skips loading the index; sessions stay in memory, out of the user's history.

@@ -6,8 +6,8 @@ import statistics
 from pathlib import Path
 
 from eval.ddx.ddxplus import DDXPlusDefinitions
-from eval.ddx.generator import SHIPPED_PATIENTS, generate_patients
-from eval.ddx.patients import read_patients, split_evidence, write_patients
+from eval.ddx.generator import SHIPPED_PATIENTS, STRESS_PROFILE, generate_patients
+from eval.ddx.patients import Patient, read_patients, split_evidence, write_patients
 
 
 def test_same_seed_same_patients_other_seed_differs(ddx_definitions: DDXPlusDefinitions) -> None:
@@ -75,3 +75,23 @@ def test_shipped_file_is_what_the_generator_makes(
     # Round-robin order: the first 49 rows cover every condition (so --limit N is diverse).
     assert len({p.pathology for p in shipped[:49]}) == 49
     assert all(split_evidence(p.initial_evidence)[1] is None for p in shipped)
+
+
+def test_stress_profile_adds_incidental_symptoms_and_wider_rates(ddx_definitions: DDXPlusDefinitions) -> None:
+    defs = ddx_definitions
+    default = generate_patients(defs, per_condition=10, seed=3)
+    stress = generate_patients(defs, per_condition=10, seed=3, profile=STRESS_PROFILE)
+
+    def foreign_symptoms(patients: list[Patient]) -> int:
+        return sum(
+            any(
+                e not in defs.conditions[p.pathology].evidences and not defs.evidences[e].is_antecedent
+                for e in p.evidence_values()
+            )
+            for p in patients
+        )
+
+    assert foreign_symptoms(default) == 0
+    assert 0.1 < foreign_symptoms(stress) / len(stress) < 0.3
+    for p in stress:  # the opening complaint is still the condition's own symptom
+        assert p.initial_evidence in defs.conditions[p.pathology].symptoms

@@ -43,3 +43,15 @@ def test_merged_matrix_shape_and_probabilities() -> None:
     assert model.P.shape == (len(model.diseases), len(model.findings))
     assert np.all((model.P > 0) & (model.P < 1))
     assert model.linked.sum() > 9000
+
+
+def test_symcat_cannot_overrule_a_ddxplus_definition() -> None:
+    """SymCat reports fever in chronic sinusitis; DDXPlus's chronic rhinosinusitis lists no
+    fever, acute does: the capped SymCat link keeps fever telling the two apart."""
+    model = offline_model()
+    fever = model.finding_index["E_91"]
+    chronic = model.disease_index["DDX:chronic-rhinosinusitis"]
+    acute = model.disease_index["DDX:acute-rhinosinusitis"]
+    assert model.linked[chronic, fever] and model.P[chronic, fever] <= 0.1
+    assert model.P[acute, fever] >= 0.7
+    assert model.edge_source[(chronic, fever)] == "symcat"

@@ -218,3 +218,33 @@ def test_differential_carries_evidence_red_flags_and_severity() -> None:
     }  # absent linked + unexplained present
     assert [f.id for f in diff.red_flags] == ["f2"]
     assert d0.severe and not next(d for d in diff.diseases if d.disease_id == "d3").severe
+
+
+def _two_vocabulary_model() -> DiagnosisModel:
+    """d0/d1 told apart equally well by a DDXPlus finding and a SymCat-only one."""
+    diseases = [DiseaseMeta(id=f"d{i}", name=f"disease {i}", severity=None, icd10=[]) for i in range(2)]
+    findings = [_finding("a0"), _finding("ddx"), _finding("sym"), _finding("sym2")]
+    findings[1].sources = ("ddxplus",)
+    findings[2].sources = findings[3].sources = ("symcat",)
+    edges = [("d0", "a0", 0.9, "t"), ("d1", "a0", 0.9, "t")]
+    edges += [("d0", f, 0.8, "t") for f in ("ddx", "sym", "sym2")]
+    edges += [("d1", f, 0.2, "t") for f in ("ddx", "sym", "sym2")]
+    return DiagnosisModel(diseases, findings, edges, catalogue_prior=False)
+
+
+def test_answerability_learns_which_vocabulary_the_patient_can_answer() -> None:
+    model = _two_vocabulary_model()
+    cols = np.array([model.finding_index[f] for f in ("ddx", "sym2")])
+    # Before any answer both vocabularies are equally answerable.
+    assert model.answerability(_ev(("a0", True)), cols).tolist() == [0.5, 0.5]
+    # A "don't know" to a SymCat-only question lowers SymCat (1/3), leaves DDXPlus at 1/2...
+    after = _ev(("a0", True), ("sym", None))
+    assert model.answerability(after, cols).tolist() == pytest.approx([0.5, 1 / 3])
+    # ...so the next question goes to the equally informative DDXPlus finding.
+    step = model.next_step(after, model.differential(after), posterior_threshold=0.99)
+    assert step.question is not None and step.question.finding.id == "ddx"
+    # A patient who answers SymCat questions keeps being asked them.
+    answered = _ev(("a0", True), ("sym", False))
+    assert model.answerability(answered, cols).tolist() == pytest.approx([0.5, 2 / 3])
+    # Findings without a vocabulary (hand-built models) always count as answerable.
+    assert _model().answerability(_ev(("f0", None)), np.array([0, 1])).tolist() == [1.0, 1.0]

@@ -27,8 +27,12 @@ def ddx(
         "--policy",
         help="Policies to compare (repeat): full, baseline, graph, random, none.",
     ),
-    max_questions: int = typer.Option(
-        8, "--max-questions", min=0, max=50, help="Question budget per patient."
+    max_questions: int | None = typer.Option(
+        None,
+        "--max-questions",
+        min=0,
+        max=50,
+        help="Question cap per patient; confident cases stop earlier (default: settings, 16).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random-question policy and the bootstrap."),
     cutoff: float = typer.Option(0.01, "--cutoff", min=0.0, max=1.0, help="Probability cut-off for DDR/DDP."),
