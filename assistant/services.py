@@ -115,10 +115,13 @@ def connect_graph(settings: Settings) -> Neo4jGraphStore:
     )
 
 
-def load_graph_if_empty(store: Neo4jGraphStore) -> LoadReport | None:
-    """Load the shipped graph into an empty database; None when it already holds diseases."""
+def ensure_graph_current(store: Neo4jGraphStore) -> LoadReport | None:
+    """Load the shipped graph into an empty database, or refresh one an older medkg loaded
+    (other sources or merge rules); None when the graph is already at the shipped version."""
     from kg import load_graph
+    from kg.loader import graph_checksum
 
-    if store.stats().labels.get("Disease", 0):
+    stats = store.stats()
+    if stats.labels.get("Disease", 0) and stats.checksum == graph_checksum()[0]:
         return None
     return load_graph(store)

@@ -51,6 +51,8 @@ def graph_checksum(packs: Sequence[str] = PACKS) -> tuple[str, dict[str, str]]:
         "p_symptom": merge.DEFAULT_P_SYMPTOM,
         "p_antecedent": merge.DEFAULT_P_ANTECEDENT,
         "p_bounds": [merge.P_MIN, merge.P_MAX],
+        "p_unlisted_ddxplus": merge.P_UNLISTED_DDXPLUS_EVIDENCE,
+        "merge_rules": merge.RULES_VERSION,
         "leak": [scoring.LEAK_SYMPTOM, scoring.LEAK_HISTORY],
         "schema": SCHEMA_VERSION,
         "packs": sorted(packs),

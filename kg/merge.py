@@ -37,6 +37,8 @@ P_MIN, P_MAX = 0.01, 0.95
 # as weak evidence but capped, so it cannot overrule the definition that separates e.g.
 # acute from chronic rhinosinusitis. Measured in docs/kg.md.
 P_UNLISTED_DDXPLUS_EVIDENCE = 0.1
+# Bump when a merge rule changes the loaded content, so stored graphs are refreshed.
+RULES_VERSION = 2
 
 
 def _slug(text: str) -> str:

@@ -39,16 +39,23 @@ def _step(echo: Echo, what: str) -> Iterator[None]:
 
 
 def ensure_graph_loaded(settings: Settings, echo: Echo) -> None:
-    from assistant.services import connect_graph, load_graph_if_empty
+    from assistant.services import connect_graph, ensure_graph_current
+    from kg.loader import graph_checksum
 
     store = connect_graph(settings)
     try:
-        diseases = store.stats().labels.get("Disease", 0)
-        if diseases:
+        stats = store.stats()
+        diseases = stats.labels.get("Disease", 0)
+        if diseases and stats.checksum == graph_checksum()[0]:
             echo(f"  graph holds {diseases} diseases")
             return
-        with _step(echo, "loading the knowledge graph (first run only)"):
-            report = load_graph_if_empty(store)
+        what = (
+            "refreshing the knowledge graph (new version)"
+            if diseases
+            else "loading the knowledge graph (first run only)"
+        )
+        with _step(echo, what):
+            report = ensure_graph_current(store)
         echo(f"  {report}")
     finally:
         store.close()

@@ -35,9 +35,9 @@ def graph_and_settings(
         connect_graph,
         embedded_graph_service,
         embedded_llm_service,
+        ensure_graph_current,
         graph_uri,
         llm_base_url,
-        load_graph_if_empty,
     )
     from assistant.supervisor import ServiceGroup
 
@@ -54,8 +54,8 @@ def graph_and_settings(
             settings = settings.model_copy(update={"llm": llm})
         store = connect_graph(settings)
         try:
-            if load_graph_if_empty(store) is not None:
-                log.info("the graph was empty: loaded the full merged graph")
+            if ensure_graph_current(store) is not None:
+                log.info("loaded the full merged graph (empty or older version)")
             yield settings, store
         finally:
             store.close()

@@ -40,14 +40,14 @@ def open_retriever(settings: Settings) -> Retriever:
 
 
 def open_graph(settings: Settings, uri: str) -> GraphStore:
-    from assistant.services import connect_graph, load_graph_if_empty
+    from assistant.services import connect_graph, ensure_graph_current
 
     store = connect_graph(
         settings.model_copy(update={"graph": settings.graph.model_copy(update={"uri": uri})})
     )
     try:
-        if load_graph_if_empty(store) is not None:
-            log.info("the graph was empty: loaded it (one time)")
+        if ensure_graph_current(store) is not None:
+            log.info("loaded the full merged graph (empty or older version)")
     except BaseException:
         store.close()
         raise
