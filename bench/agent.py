@@ -37,6 +37,8 @@ from assistant.consultation import Consultation  # noqa: E402
 from assistant.llm.base import ChatModel  # noqa: E402
 from assistant.runtime import Runtime  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
+from eval.ddx.ddxplus import load_definitions  # noqa: E402
+from eval.ddx.simulator import typical_answer  # noqa: E402
 
 CASES = [
     ("Influenza", "I've had a fever, muscle aches all over and a cough since yesterday"),
@@ -95,34 +97,19 @@ class TimedChatModel:
             self._local.seconds = self.seconds + time.perf_counter() - started
 
 
-def load_conditions() -> tuple[dict[str, Any], dict[str, Any]]:
-    base = Path(os.environ.get("MEDKG_SHARED_DATA", REPO.parent / "shared" / "data")) / "kg" / "ddxplus"
-    conditions = json.loads((base / "release_conditions.json").read_text())
-    evidences = json.loads((base / "release_evidences.json").read_text())
-    return {c["condition_name"]: c for c in conditions.values()}, evidences
-
-
-def answer_for(finding_id: str, condition: dict[str, Any], evidences: dict[str, Any]) -> str:
-    own = set(condition["symptoms"]) | set(condition["antecedents"])
-    if finding_id not in own:
-        return "no"
-    return "yes" if evidences.get(finding_id, {}).get("data_type", "B") == "B" else "don't know"
-
-
 def run_config(
     name: str, consultation: Consultation, timed: TimedChatModel, cases: Sequence[tuple[str, str]]
 ) -> dict[str, Any]:
-    conditions, evidences = load_conditions()
+    definitions = load_definitions()
     turns: list[dict[str, Any]] = []
     outcomes = []
     for condition_name, opening in cases:
-        condition = conditions[condition_name]
         timed.reset()
         started = time.perf_counter()
         result = consultation.start(opening)
         turns.append(_turn(condition_name, "start", started, timed))
         while result.follow_up is not None:
-            reply = answer_for(result.follow_up.finding_id, condition, evidences)
+            reply = typical_answer(result.follow_up.finding_id, condition_name, definitions)
             timed.reset()
             started = time.perf_counter()
             result = consultation.answer(result.session_id, reply)

@@ -37,7 +37,12 @@ sys.path.insert(0, str(REPO))
 from assistant.services import embedded_graph_service, graph_uri  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from kg import Neo4jGraphStore, connect, load_graph, queries  # noqa: E402
-from kg.models import Evidence, Observation  # noqa: E402
+from kg.models import (  # noqa: E402
+    DEFAULT_MAX_QUESTIONS,
+    DEFAULT_POSTERIOR_THRESHOLD,
+    Evidence,
+    Observation,
+)
 from kg.scoring import LEAK_HISTORY, LEAK_SYMPTOM  # noqa: E402
 from kg.sources import ddxplus_conditions, ddxplus_evidences  # noqa: E402
 
@@ -127,39 +132,26 @@ def make_methods(store: Neo4jGraphStore) -> dict[str, Callable[[Evidence], list[
 def offline_interactive(csv_path: Path, max_questions: int, threshold: float) -> dict[str, float]:
     """Question loop on simulated DDXPlus-style patients with the scoring model alone (no server).
 
-    Starts from the patient's INITIAL_EVIDENCE; answers yes for findings in the patient's
-    list (with their values), no for other DDXPlus evidences, don't know for SymCat-only
-    findings (the eval's simulator rules). Whole merged matrix (801 SymCat + 49 DDXPlus).
+    Starts from the patient's INITIAL_EVIDENCE; the eval's simulator answers (yes with values
+    for findings in the patient's list, no for other DDXPlus evidences, don't know for
+    SymCat-only findings). Whole merged matrix (801 SymCat + 49 DDXPlus).
     """
-    import ast
-    import csv
-
+    from eval.ddx.ddxplus import load_definitions
+    from eval.ddx.patients import read_patients
+    from eval.ddx.simulator import SimulatedPatient
     from kg.merge import _slug
     from kg.offline import offline_model
 
     model = offline_model()
-    rows = list(csv.DictReader(csv_path.open()))
+    definitions = load_definitions()
+    patients = read_patients(csv_path)
     top1 = top3 = asked_total = 0
-    for row in rows:
-        values: dict[str, list[str]] = {}
-        for token in ast.literal_eval(row["EVIDENCES"]):
-            fid, _, value = token.partition("_@_")
-            values.setdefault(fid, [])
-            if value:
-                values[fid].append(value)
+    for patient in patients:
+        simulated = SimulatedPatient(patient, definitions)
 
-        def answer(fid: str, source: str, values: dict[str, list[str]] = values) -> list[Observation]:
-            if not fid.startswith("E_"):
-                return [Observation(finding_id=fid, present=None, source=source)]  # type: ignore[arg-type]
-            if fid not in values:
-                return [Observation(finding_id=fid, present=False, source=source)]  # type: ignore[arg-type]
-            vals = values[fid] or [None]  # type: ignore[list-item]
-            return [Observation(finding_id=fid, present=True, value=v, source=source) for v in vals]  # type: ignore[arg-type]
-
-        observations = answer(row["INITIAL_EVIDENCE"], "initial")
-        age, sex = int(row["AGE"]), row["SEX"]
+        observations = simulated.answer(simulated.initial_finding_id).observations("initial")
         for _ in range(max_questions):
-            evidence = Evidence(observations=observations, age=age, sex=sex)  # type: ignore[arg-type]
+            evidence = Evidence(observations=observations, age=patient.age, sex=patient.sex)
             step = model.next_step(
                 evidence,
                 model.differential(evidence),
@@ -168,16 +160,18 @@ def offline_interactive(csv_path: Path, max_questions: int, threshold: float) ->
             )
             if step.question is None:
                 break
-            observations = observations + answer(step.question.finding.id, "answer")
+            observations = observations + simulated.answer(step.question.finding.id).observations()
             asked_total += 1
-        final = model.differential(Evidence(observations=observations, age=age, sex=sex), top_k=3)  # type: ignore[arg-type]
+        final = model.differential(
+            Evidence(observations=observations, age=patient.age, sex=patient.sex), top_k=3
+        )
         ids = [d.disease_id for d in final.diseases]
-        truth = f"DDX:{_slug(row['PATHOLOGY'])}"
+        truth = f"DDX:{_slug(patient.pathology)}"
         top1 += bool(ids) and ids[0] == truth
         top3 += truth in ids
-    n = max(len(rows), 1)
+    n = max(len(patients), 1)
     return {
-        "patients": len(rows),
+        "patients": len(patients),
         "max_questions": max_questions,
         "posterior_threshold": threshold,
         "top1": round(top1 / n, 3),
@@ -256,7 +250,9 @@ def main() -> None:
     }
     if args.patients.is_file():
         result["offline_interactive"] = [
-            offline_interactive(args.patients, max_questions=q, threshold=0.8) for q in (8, 12, 20)
+            # the session-1 rule (hard budget 8, stop at 0.8), then the default stop rule
+            offline_interactive(args.patients, max_questions=q, threshold=t)
+            for q, t in ((8, 0.8), (DEFAULT_MAX_QUESTIONS, DEFAULT_POSTERIOR_THRESHOLD))
         ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

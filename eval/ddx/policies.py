@@ -120,7 +120,7 @@ class GraphPolicy:
                 break
             answer = patient.answer(step.question.finding.id)
             episode.record(answer)
-            evidence.observations.append(answer.observation())
+            evidence.observations.extend(answer.observations())
             differential = self.store.differential(evidence, top_k=config.top_k)
         episode.ranking = _ranking(differential)
         return episode
@@ -163,7 +163,7 @@ class RandomQuestionsPolicy:
                 break
             answer = patient.answer(rng.choice(pool))
             episode.record(answer)
-            evidence.observations.append(answer.observation())
+            evidence.observations.extend(answer.observations())
             differential = self.store.differential(evidence, top_k=config.top_k)
         episode.ranking = _ranking(differential)
         return episode

@@ -38,6 +38,15 @@ class SimAnswer:
             source=source,
         )
 
+    def observations(self, source: ObservationSource = "answer") -> list[Observation]:
+        """One observation per value of a multi-choice answer (as the agent records them)."""
+        if len(self.values) < 2:
+            return [self.observation(source)]
+        return [
+            Observation(finding_id=self.finding_id, present=self.present, value=v, source=source)
+            for v in self.values
+        ]
+
 
 _QUESTION_OPENERS = (
     (re.compile(r"^(do|did) you (have|feel|experience|notice)\s+", re.I), "I have "),
@@ -119,3 +128,15 @@ def _value_text(ev: EvidenceDef, values: tuple[str, ...]) -> str:
     if ev.is_scale:
         return f"Yes, {values[0]} on a scale of 0 to 10."
     return "Yes: " + ", ".join(ev.meaning(v) for v in values) + "."
+
+
+def typical_answer(finding_id: str, condition_name: str, definitions: DDXPlusDefinitions) -> str:
+    """A scripted patient with a whole condition rather than one sampled case: "yes" to every
+    binary evidence of the condition, "don't know" to its value questions, "no" to the rest."""
+    condition = definitions.condition(condition_name)
+    if condition is None:
+        raise KeyError(f"unknown DDXPlus condition {condition_name!r}")
+    if finding_id not in condition.evidences:
+        return "no"
+    ev = definitions.evidences.get(finding_id)
+    return "yes" if ev is None or ev.data_type == "B" else "don't know"

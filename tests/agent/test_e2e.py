@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,8 @@ from assistant.agent.state import AgentOptions
 from assistant.consultation import Consultation
 from assistant.contracts import TurnResult
 from assistant.settings import Settings
+from eval.ddx.ddxplus import load_definitions
+from eval.ddx.simulator import typical_answer
 
 # The first test also pays for the session's servers, graph load and index build (minutes on
 # a busy 2-core machine).
@@ -34,22 +35,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ddxplus(shared_data: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    base = shared_data / "kg" / "ddxplus"
-    conditions = json.loads((base / "release_conditions.json").read_text())
-    evidences = json.loads((base / "release_evidences.json").read_text())
-    return {c["condition_name"]: c for c in conditions.values()}, evidences
-
-
-def scripted_answer(finding_id: str, condition: dict[str, Any], evidences: dict[str, Any]) -> str:
-    """A typical patient: yes to the condition's own evidences, no to anything else."""
-    own = set(condition["symptoms"]) | set(condition["antecedents"])
-    if finding_id not in own:
-        return "no"
-    return "yes" if evidences.get(finding_id, {}).get("data_type", "B") == "B" else "don't know"
-
-
 def consult(c: Consultation, opening: str, answer: Any, limit: int = 20) -> TurnResult:
     result = c.start(opening)
     for _ in range(limit):
@@ -59,15 +44,12 @@ def consult(c: Consultation, opening: str, answer: Any, limit: int = 20) -> Turn
     raise AssertionError("the consultation did not end within the question budget")
 
 
-def test_scripted_patients_reach_the_diagnosis(
-    agent_runtime: Any, live_settings: Settings, ddxplus: tuple[dict[str, Any], dict[str, Any]]
-) -> None:
-    conditions, evidences = ddxplus
+def test_scripted_patients_reach_the_diagnosis(agent_runtime: Any, live_settings: Settings) -> None:
+    definitions = load_definitions()
     c = Consultation(agent_runtime, live_settings, options=SCRIPTED)
     misses = []
     for name, opening in CASES:
-        condition = conditions[name]
-        end = consult(c, opening, lambda fid, cond=condition: scripted_answer(fid, cond, evidences))
+        end = consult(c, opening, lambda fid, name=name: typical_answer(fid, name, definitions))
         top3 = [d.name for d in end.differential[:3]]
         assert end.status in ("answered", "urgent") and end.follow_up is None
         assert end.questions_asked <= SCRIPTED.max_questions

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from eval.ddx.ddxplus import DDXPlusDefinitions
 from eval.ddx.patients import read_patients
-from eval.ddx.simulator import SimulatedPatient, statement_from_name, statement_from_question
+from eval.ddx.simulator import SimulatedPatient, statement_from_name, statement_from_question, typical_answer
 
 
 def _urti(defs: DDXPlusDefinitions, csv: Path, names: dict[str, str] | None = None) -> SimulatedPatient:
@@ -66,3 +68,30 @@ def test_statement_helpers() -> None:
     assert statement_from_name("Shortness of breath") == "I have shortness of breath."
     assert statement_from_question("Are you pregnant?") == "I am pregnant."
     assert statement_from_question("Do you have pain in your chest?") == "I have pain in my chest."
+
+
+def test_typical_answer_follows_the_whole_condition(ddx_definitions: DDXPlusDefinitions) -> None:
+    pneumonia = ddx_definitions.condition("Pneumonia")
+    assert pneumonia is not None
+    binary = next(e for e in pneumonia.evidences if ddx_definitions.evidences[e].data_type == "B")
+    valued = next(e for e in pneumonia.evidences if ddx_definitions.evidences[e].data_type != "B")
+    assert typical_answer(binary, "Pneumonia", ddx_definitions) == "yes"
+    assert typical_answer(valued, "Pneumonia", ddx_definitions) == "don't know"
+    outside = next(e for e in ddx_definitions.evidences if e not in pneumonia.evidences)
+    assert typical_answer(outside, "Pneumonia", ddx_definitions) == "no"
+    with pytest.raises(KeyError):
+        typical_answer(binary, "Not a condition", ddx_definitions)
+
+
+def test_multi_value_answers_give_one_observation_per_value(
+    ddx_definitions: DDXPlusDefinitions, official_sample_csv: Path
+) -> None:
+    for patient in read_patients(official_sample_csv):
+        simulated = SimulatedPatient(patient, ddx_definitions)
+        for base, values in patient.evidence_values().items():
+            answer = simulated.answer(base)
+            observations = answer.observations()
+            assert [o.value for o in observations] == (list(answer.values) or [None])
+            assert all(o.finding_id == base and o.present == answer.present for o in observations)
+            if len(values) > 1 and answer.present:
+                assert len(observations) == len(answer.values) > 1
