@@ -61,7 +61,7 @@ def graph_checksum(packs: Sequence[str] = PACKS) -> tuple[str, dict[str, str]]:
     return hashlib.sha256(payload.encode()).hexdigest()[:16], sums
 
 
-def _batched(run: CypherRunner, cypher: str, rows: list[dict[str, Any]]) -> None:
+def run_batched(run: CypherRunner, cypher: str, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), BATCH):
         _run_split(run, cypher, rows[start : start + BATCH])
 
@@ -137,23 +137,23 @@ def load_graph(store: CypherRunner, *, packs: Sequence[str] = PACKS, force: bool
         # An empty graph takes CREATE (same result as MERGE there, much faster on ArcadeDB);
         # any other graph, including one a crashed load left half-filled, takes MERGE.
         fresh = not any(store.run(q.LABEL_COUNTS))
-        _batched(store, q.MERGE_SOURCES, content.sources)
-        _batched(
+        run_batched(store, q.MERGE_SOURCES, content.sources)
+        run_batched(
             store,
             q.CREATE_FINDINGS if fresh else q.MERGE_FINDINGS,
             [{"id": f.id, "props": _clean(f.props())} for f in content.findings.values()],
         )
-        _batched(
+        run_batched(
             store,
             q.CREATE_DISEASES if fresh else q.MERGE_DISEASES,
             [{"id": d.id, "props": _clean(d.props())} for d in content.diseases.values()],
         )
-        _batched(store, q.CREATE_DRUGS if fresh else q.MERGE_DRUGS, content.drugs)
-        _batched(store, q.CREATE_HAS_FINDING if fresh else q.MERGE_HAS_FINDING, content.has_finding)
+        run_batched(store, q.CREATE_DRUGS if fresh else q.MERGE_DRUGS, content.drugs)
+        run_batched(store, q.CREATE_HAS_FINDING if fresh else q.MERGE_HAS_FINDING, content.has_finding)
         _hierarchy(store, q.MERGE_DISEASE_IS_A, content.disease_is_a)
         _hierarchy(store, q.MERGE_FINDING_IS_A, content.finding_is_a)
         _hierarchy(store, q.MERGE_DETAIL_OF, content.detail_of)
-        _batched(store, q.CREATE_TREATS if fresh else q.MERGE_TREATS, content.treats)
+        run_batched(store, q.CREATE_TREATS if fresh else q.MERGE_TREATS, content.treats)
         _remove_stale(store, content)
         store.run(
             q.SET_VERSION,
@@ -178,7 +178,7 @@ def _remove_stale(store: CypherRunner, content: GraphContent) -> None:
     wanted = {(e["d"], e["f"]) for e in content.has_finding}
     stale = [row for row in store.run(q.STALE_HAS_FINDING) if (row["d"], row["f"]) not in wanted]
     if stale:
-        _batched(store, q.DELETE_HAS_FINDING, stale)
+        run_batched(store, q.DELETE_HAS_FINDING, stale)
 
 
 def _merge_dict(content: GraphContent) -> dict[str, Any]:

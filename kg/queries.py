@@ -29,7 +29,8 @@ MERGE_SOURCES = (
 )
 MERGE_HAS_FINDING = (
     "UNWIND $rows AS row MATCH (d:Disease {id: row.d}) MATCH (f:Finding {id: row.f}) "
-    "MERGE (d)-[r:HAS_FINDING]->(f) SET r.p = row.p, r.source = row.source, r.p_source = row.p_source"
+    "MERGE (d)-[r:HAS_FINDING]->(f) SET r.p = row.p, r.source = row.source, r.p_source = row.p_source "
+    "REMOVE r.p_prior, r.n"  # a reload drops any calibration (kg/calibration.py)
 )
 MERGE_DISEASE_IS_A = (
     "UNWIND $rows AS row MATCH (c:Disease {id: row.child}) MATCH (p:Disease {id: row.parent}) "
@@ -61,8 +62,20 @@ CREATE_TREATS = (
 )
 SET_VERSION = (
     "MERGE (v:GraphVersion {key: 'current'}) "
-    "SET v.version = $version, v.checksum = $checksum, v.sources = $sources, v.loaded_at = $loaded_at"
+    "SET v.version = $version, v.checksum = $checksum, v.sources = $sources, v.loaded_at = $loaded_at "
+    "REMOVE v.calibration"
 )
+# Calibration from patient records (kg/calibration.py): p learned, the shipped p kept as p_prior.
+CALIBRATE_HAS_FINDING = (
+    "UNWIND $rows AS row MATCH (d:Disease {id: row.d})-[r:HAS_FINDING]->(f:Finding {id: row.f}) "
+    "SET r.p = row.p, r.p_prior = row.p_prior, r.n = row.n, r.p_source = 'calibrated'"
+)
+CREATE_CALIBRATED_HAS_FINDING = (
+    "UNWIND $rows AS row MATCH (d:Disease {id: row.d}) MATCH (f:Finding {id: row.f}) "
+    "CREATE (d)-[:HAS_FINDING {p: row.p, p_prior: row.p_prior, n: row.n, source: 'calibration', "
+    "p_source: 'calibrated'}]->(f)"
+)
+SET_CALIBRATION = "MATCH (v:GraphVersion {key: 'current'}) SET v.version = $version, v.calibration = $label"
 # Removal of what a newer source release no longer holds (ids computed by the loader).
 DELETE_STALE_DISEASES = "MATCH (n:Disease) WHERE NOT n.id IN $ids DETACH DELETE n"
 DELETE_STALE_FINDINGS = "MATCH (n:Finding) WHERE NOT n.id IN $ids DETACH DELETE n"
@@ -73,7 +86,15 @@ DELETE_HAS_FINDING = (
 )
 
 # ---------------------------------------------------------------- reads
-VERSION = "MATCH (v:GraphVersion) RETURN v.version AS version, v.checksum AS checksum, v.sources AS sources"
+VERSION = (
+    "MATCH (v:GraphVersion) RETURN v.version AS version, v.checksum AS checksum, v.sources AS sources, "
+    "v.calibration AS calibration"
+)
+CALIBRATION_PRIORS = (
+    "MATCH (d:Disease)-[r:HAS_FINDING]->(f:Finding) WHERE d.id IN $ids "
+    "RETURN d.id AS d, f.id AS f, r.p AS p, r.p_prior AS p_prior"
+)
+FINDING_KINDS = "MATCH (f:Finding) RETURN f.id AS id, f.kind AS kind"
 LABEL_COUNTS = "MATCH (n) RETURN labels(n) AS labels, count(*) AS n"
 RELATION_COUNTS = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS n"
 

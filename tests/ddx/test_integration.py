@@ -7,14 +7,23 @@ Floors are far below what was measured (see docs/ddx.md), so they catch a broken
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
+from typer.testing import CliRunner
 
 from assistant.settings import Settings
+from eval.ddx.calibration import count_conditions
 from eval.ddx.ddxplus import load_definitions
 from eval.ddx.evaluate import evaluate_with_store
-from eval.ddx.generator import SHIPPED_PATIENTS
+from eval.ddx.generator import SHIPPED_PATIENTS, generate_patients
 from eval.ddx.mapping import DiseaseMapper
+from eval.ddx.patients import write_patients
+from kg import Neo4jGraphStore, load_graph, queries
+from kg.calibration import CalibrationReport
 from kg.store import GraphStore
+from ui.cli import app
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +88,51 @@ def test_full_agent_on_a_handful_of_patients(graph_store: GraphStore, live_setti
         assert episode["questions"] <= 4
     # The initial evidence alone puts the truth in the top 5 for at least one of these patients.
     assert summary.top5 > 0
+
+
+def test_calibration_from_records_then_reload_restores(
+    graph_store: Neo4jGraphStore, graph_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`medkg kg calibrate` on the real graph: p learned from the records, the scoring matrix
+    rebuilt, and `load_graph(force=True)` back to the shipped graph."""
+    defs = load_definitions()
+    names = ["Acute rhinosinusitis", "Chronic rhinosinusitis", "Pneumonia"]
+    train = generate_patients(defs, per_condition=20, seed=11, conditions=names)
+    write_patients(tmp_path / "train.csv", train)
+    graph = graph_settings.graph
+    assert graph.uri is not None
+    monkeypatch.setenv("NEO4J_URI", graph.uri)
+    monkeypatch.setenv("NEO4J_USER", graph.user)
+    monkeypatch.setenv("NEO4J_PASSWORD", graph.password.get_secret_value())
+    mapper = DiseaseMapper(graph_store.diseases(), defs)
+    counted = count_conditions(train, mapper, defs)
+    shipped = graph_store.model()
+    shipped_version = graph_store.stats().version
+    chronic, fever = shipped.disease_index["DDX:chronic-rhinosinusitis"], shipped.finding_index["E_91"]
+    shipped_p = float(shipped.P[chronic, fever])
+    try:
+        result = CliRunner().invoke(
+            app, ["kg", "calibrate", "--patients", str(tmp_path / "train.csv"), "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        report = CalibrationReport.model_validate_json(result.stdout)
+        assert (report.diseases, report.patients) == (3, 60) and report.updated > 40
+        assert graph_store.stats().version == report.version != shipped_version
+        time.sleep(1.1)  # the store checks the graph version at most once a second
+        calibrated = graph_store.model()
+        assert calibrated is not shipped
+        # Chronic rhinosinusitis never shows fever in these records: p falls below the shipped one.
+        assert calibrated.P[chronic, fever] == pytest.approx((0 + 5 * shipped_p) / (20 + 5))
+        pneumonia = next(c for c in counted.counts if c.disease_id == "DDX:pneumonia")
+        row, col = calibrated.disease_index["DDX:pneumonia"], calibrated.finding_index["E_91"]
+        k = pneumonia.findings.get("E_91", 0)
+        assert calibrated.P[row, col] == pytest.approx((k + 5 * float(shipped.P[row, col])) / 25)
+    finally:
+        load_graph(graph_store, force=True)
+    time.sleep(1.1)
+    assert graph_store.stats().version == shipped_version
+    assert not any(
+        r["p_prior"] is not None
+        for r in graph_store.run(queries.CALIBRATION_PRIORS, {"ids": ["DDX:pneumonia"]})
+    )
+    assert graph_store.model().P[chronic, fever] == pytest.approx(shipped_p)

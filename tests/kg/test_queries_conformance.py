@@ -75,6 +75,12 @@ def _params(store: Neo4jGraphStore) -> dict[str, dict[str, Any]]:
         "FACTS_FINDINGS": ids,
         "FACTS_TREATMENTS": ids,
         "FACTS_PARENTS": ids,
+        # Calibration writes: the edge's own p back (MERGE_HAS_FINDING, later in name order,
+        # clears the p_prior / n they add), the current version (SET_VERSION clears the label).
+        "CALIBRATE_HAS_FINDING": {"rows": [{**edge, "p_prior": edge["p"], "n": 0}]},
+        "CREATE_CALIBRATED_HAS_FINDING": {"rows": []},
+        "CALIBRATION_PRIORS": ids,
+        "SET_CALIBRATION": {"version": version["version"], "label": "conformance"},
     }
 
 
@@ -95,6 +101,8 @@ RETURNS_ROWS = {
     "FACTS_TREATMENTS",
     "FACTS_PARENTS",
     "STALE_HAS_FINDING",
+    "CALIBRATION_PRIORS",
+    "FINDING_KINDS",
 }
 
 
@@ -144,4 +152,8 @@ _PARAM_NAMES = {
     "FACTS_FINDINGS",
     "FACTS_TREATMENTS",
     "FACTS_PARENTS",
+    "CALIBRATE_HAS_FINDING",
+    "CREATE_CALIBRATED_HAS_FINDING",
+    "CALIBRATION_PRIORS",
+    "SET_CALIBRATION",
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kg import description_documents, sources
-from kg.loader import _batched, _hierarchy_batches, graph_checksum
+from kg.loader import _hierarchy_batches, graph_checksum, run_batched
 from kg.merge import build_content
 from kg.neo4j_store import TransientGraphError
 
@@ -115,5 +115,5 @@ class _ConflictingRunner:
 def test_conflicting_batches_are_split_until_they_pass() -> None:
     runner = _ConflictingRunner()
     rows = [{"id": str(i)} for i in range(7)]
-    _batched(runner, "UNWIND $rows AS row RETURN row", rows)  # type: ignore[arg-type]
+    run_batched(runner, "UNWIND $rows AS row RETURN row", rows)  # type: ignore[arg-type]
     assert runner.applied == rows

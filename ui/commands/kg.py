@@ -1,18 +1,20 @@
-"""`medkg kg load|stats`: load the merged knowledge graph and show what the graph holds."""
+"""`medkg kg load|stats|calibrate`: load the merged graph, show what it holds, learn its p from records."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 
 from assistant.settings import Settings, load_settings
 from kg import GraphError, Neo4jGraphStore, connect, load_graph
+from kg.calibration import DEFAULT_STRENGTH, calibrate_graph
 
 kg_app = typer.Typer(
-    help="Knowledge graph: load the shipped sources into the graph server, show counts.",
+    help="Knowledge graph: load the shipped sources, show counts, calibrate from patient records.",
     no_args_is_help=True,
 )
 
@@ -87,6 +89,53 @@ def stats_command(
     typer.echo(f"graph version: {stats.version or '(not loaded: run `medkg kg load`)'}")
     typer.echo(f"checksum: {stats.checksum or '-'}")
     _print_counts(stats.labels, stats.relations)
+
+
+@kg_app.command("calibrate")
+def calibrate_command(
+    patients: Path = typer.Option(
+        ...,
+        "--patients",
+        help="Diagnosed patients in the DDXPlus CSV format (.csv, .gz or .zip), e.g. "
+        "release_train_patients.zip. Never the set you evaluate on.",
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N patients."),
+    strength: float = typer.Option(
+        DEFAULT_STRENGTH, "--strength", min=0.0, help="Weight of the shipped p, in pseudo-patients."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Learn P(finding | disease) from patient records; `medkg kg load --force` undoes it."""
+    from eval.ddx.calibration import count_conditions
+    from eval.ddx.ddxplus import load_definitions
+    from eval.ddx.mapping import DiseaseMapper
+    from eval.ddx.patients import PatientFileError, iter_patients
+
+    definitions = load_definitions()
+    try:
+        with _graph_store(load_settings()) as store:
+            if not store.stats().labels.get("Disease"):
+                _fail("the graph is empty: run `medkg kg load` first")
+            mapper = DiseaseMapper(store.diseases(), definitions)
+            counted = count_conditions(iter_patients(patients, limit), mapper, definitions)
+            if not counted.counts:
+                _fail(f"no patient in {patients} has a condition the graph knows")
+            label = f"{patients.name}: {counted.patients} patients"
+            report = calibrate_graph(store, counted.counts, label=label, strength=strength)
+    except (GraphError, PatientFileError) as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    typer.echo(
+        f"calibrated {report.diseases} diseases from {report.patients} patients "
+        f"({report.updated} links updated, {report.created} created); graph version {report.version}"
+    )
+    if counted.unmapped:
+        typer.echo(
+            f"skipped {sum(counted.unmapped.values())} patients of conditions the graph lacks", err=True
+        )
 
 
 def _print_counts(labels: dict[str, int], relations: dict[str, int]) -> None:

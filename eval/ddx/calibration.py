@@ -1,0 +1,54 @@
+"""Count, per DDXPlus condition, how many patients show each evidence (input of kg.calibration).
+
+Reads official-format patient records (DDXPlus's training or validation split, or generated
+patients) as a stream, so the 1.0M-row training file needs memory for the counts only. An
+evidence counts as shown when the patient holds it with a value other than its DDXPlus default
+(travel "N" or pain radiating "nowhere" mean absent).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from eval.ddx.ddxplus import DDXPlusDefinitions
+from eval.ddx.mapping import DiseaseMapper
+from eval.ddx.patients import Patient
+from kg.calibration import ConditionCounts
+
+
+@dataclass
+class CountedPatients:
+    counts: list[ConditionCounts]
+    patients: int = 0
+    unmapped: Counter[str] = field(default_factory=Counter)  # pathologies the graph lacks
+
+
+def shown_evidences(patient: Patient, definitions: DDXPlusDefinitions) -> set[str]:
+    return {
+        base
+        for base, values in patient.evidence_values().items()
+        if not values or any(not definitions.is_default(base, v) for v in values)
+    }
+
+
+def count_conditions(
+    patients: Iterable[Patient], mapper: DiseaseMapper, definitions: DDXPlusDefinitions
+) -> CountedPatients:
+    totals: Counter[str] = Counter()
+    findings: dict[str, Counter[str]] = {}
+    result = CountedPatients(counts=[])
+    for patient in patients:
+        result.patients += 1
+        disease_id = mapper.disease_id(patient.pathology)
+        if disease_id is None:
+            result.unmapped[patient.pathology] += 1
+            continue
+        totals[disease_id] += 1
+        findings.setdefault(disease_id, Counter()).update(shown_evidences(patient, definitions))
+    result.counts = [
+        ConditionCounts(disease_id=d, patients=n, findings=dict(findings[d]))
+        for d, n in sorted(totals.items())
+    ]
+    return result
