@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,16 @@ from assistant.settings import load_settings  # noqa: E402
 from eval.ddx.calibration import count_conditions  # noqa: E402
 from eval.ddx.ddxplus import load_definitions  # noqa: E402
 from eval.ddx.evaluate import evaluate_with_store  # noqa: E402
-from eval.ddx.generator import SHIPPED_PATIENTS, generate_patients  # noqa: E402
+from eval.ddx.generator import (  # noqa: E402
+    DEFAULT_PROFILE,
+    SHIPPED_PATIENTS,
+    VALUED_PROFILE,
+    GeneratorProfile,
+    generate_patients,
+)
 from eval.ddx.mapping import DiseaseMapper  # noqa: E402
 from eval.ddx.metrics import PolicySummary  # noqa: E402
+from eval.ddx.patients import write_patients  # noqa: E402
 from eval.ddx.report import comparison_table  # noqa: E402
 from eval.ddx.runner import DdxRun  # noqa: E402
 from eval.ddx.setup import graph_and_settings  # noqa: E402
@@ -46,6 +54,7 @@ from kg import Neo4jGraphStore, load_graph  # noqa: E402
 from kg.calibration import calibrate_graph  # noqa: E402
 
 CALIBRATION_SEED = 123
+VALUED_TEST_SEED = 7
 
 
 def _row(summary: PolicySummary, baseline: PolicySummary | None) -> dict[str, Any]:
@@ -83,27 +92,53 @@ def _block(run: DdxRun) -> dict[str, Any]:
     }
 
 
-def _calibrated_run(store: Neo4jGraphStore, settings: Any, args: argparse.Namespace, common: Any) -> Any:
-    """Graph policies after calibrating on generated training patients; the shipped graph is
-    restored afterwards (forced reload), whatever happens."""
+def _calibrated_run(
+    store: Neo4jGraphStore,
+    settings: Any,
+    args: argparse.Namespace,
+    common: Any,
+    patients_file: Path,
+    profile: GeneratorProfile,
+) -> Any:
+    """Graph policies after calibrating on generated training patients of ``profile`` (seed
+    123, never the evaluated ones); the shipped graph is restored afterwards, whatever happens."""
     definitions = load_definitions()
-    train = generate_patients(definitions, args.calibrate_per_condition, seed=CALIBRATION_SEED)
+    train = generate_patients(
+        definitions, args.calibrate_per_condition, seed=CALIBRATION_SEED, profile=profile
+    )
     counted = count_conditions(train, DiseaseMapper(store.diseases(), definitions), definitions)
     try:
         label = f"generated seed {CALIBRATION_SEED}: {counted.patients} patients"
         report = calibrate_graph(store, counted.counts, label=label)
         time.sleep(1.1)  # the store checks the graph version at most once a second
         run = evaluate_with_store(
-            store,
-            settings,
-            SHIPPED_PATIENTS,
-            policies=["baseline", "graph"],
-            limit=args.patients,
-            **common,
+            store, settings, patients_file, policies=["baseline", "graph"], limit=args.patients, **common
         )
     finally:
         load_graph(store, force=True)
+        time.sleep(1.1)
     return {"report": report.model_dump(), **_block(run)}
+
+
+def _valued_runs(store: Neo4jGraphStore, settings: Any, args: argparse.Namespace, common: Any) -> Any:
+    """Patients whose values (pain location...) depend on their condition, as in DDXPlus's own
+    knowledge base: the shipped graph cannot use the values, a calibrated one can."""
+    definitions = load_definitions()
+    with tempfile.TemporaryDirectory() as tmp:
+        patients_file = Path(tmp) / "valued.csv"
+        write_patients(
+            patients_file, generate_patients(definitions, 10, seed=VALUED_TEST_SEED, profile=VALUED_PROFILE)
+        )
+        shipped = evaluate_with_store(
+            store, settings, patients_file, policies=["baseline", "graph"], limit=args.patients, **common
+        )
+        calibrated = _calibrated_run(store, settings, args, common, patients_file, VALUED_PROFILE)
+    return {
+        "profile": "valued",
+        "seed": VALUED_TEST_SEED,
+        "shipped": _block(shipped),
+        "calibrated": calibrated,
+    }
 
 
 def main() -> None:
@@ -148,9 +183,10 @@ def main() -> None:
                 limit=args.agent_patients,
                 **common,  # type: ignore[arg-type]
             )
-        calibrated = None
+        calibrated = valued = None
         if args.calibrate_per_condition > 0:
-            calibrated = _calibrated_run(store, live, args, common)
+            calibrated = _calibrated_run(store, live, args, common, SHIPPED_PATIENTS, DEFAULT_PROFILE)
+            valued = _valued_runs(store, live, args, common)
     result = {
         "benchmark": "ddx",
         "machine": {
@@ -166,6 +202,7 @@ def main() -> None:
         "graph_policies": _block(graph_run),
         "full_agent": _block(agent_run) if agent_run else None,
         "calibrated": calibrated,
+        "valued_patients": valued,
         "per_patient_seconds": {
             name: [e["seconds"] for e in run.episodes if e["policy"] == name]
             for run in (graph_run, agent_run)
@@ -183,6 +220,11 @@ def main() -> None:
     if calibrated:
         print(f"\nafter calibration on {calibrated['report']['patients']} generated patients:")
         print(calibrated["table_markdown"])
+    if valued:
+        print("\npatients with condition-specific values, shipped graph:")
+        print(valued["shipped"]["table_markdown"])
+        print("same patients, graph calibrated on generated patients of the same kind:")
+        print(valued["calibrated"]["table_markdown"])
     print(f"\nwrote {args.out}")
 
 

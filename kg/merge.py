@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 from kg import sources as src
+from kg.models import VALUE_SEPARATOR
 from kg.sources import normalize_name
 
 # Default P(finding | disease) for DDXPlus links, which come without probabilities.
@@ -63,6 +64,7 @@ class FindingRecord:
     sources: list[str] = field(default_factory=list)
     symcat: str | None = None
     symp: str | None = None
+    value_of: str | None = None  # a value finding ("pain location: pharynx") of this evidence
 
     def props(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "id"}
@@ -95,6 +97,7 @@ class DiseaseRecord:
 class MergeReport:
     findings_total: int = 0
     findings_ddxplus: int = 0
+    value_findings: int = 0
     symcat_symptoms_merged_by_name: int = 0
     symcat_symptoms_unmatched: int = 0
     findings_with_symp_id: int = 0
@@ -191,6 +194,31 @@ def _doid_icd(doid: str) -> list[str]:
     return [x.removeprefix("ICD10CM:") for x in src.doid_terms()[doid].xrefs if x.startswith("ICD10CM:")]
 
 
+def _value_findings(ev: src.DdxEvidence) -> list[FindingRecord]:
+    """One binary finding per non-default value of a categorical / multi-choice evidence
+    (pain location "pharynx", travel "West Africa"): the unit a condition's value distribution
+    attaches to. No source ships such links; `medkg kg calibrate` learns them from records.
+    0-10 scales and yes/no-like evidences (one non-default value) get none."""
+    codes = [c for c in ev.values if c != ev.default_value]
+    if ev.data_type == "B" or len(codes) < 2 or all(str(c).isdigit() for c in ev.values):
+        return []
+    label = ev.name[0].upper() + ev.name[1:]
+    return [
+        FindingRecord(
+            id=f"{ev.id}{VALUE_SEPARATOR}{code}",
+            name=f"{ev.name}: {ev.values[code]}",
+            synonyms=[],
+            kind=ev.kind,
+            question=f"{label}: {ev.values[code]}?",
+            # Askable as soon as the evidence's own gate is (pain location values after "pain: yes").
+            parent=ev.parent,
+            sources=["ddxplus"],
+            value_of=ev.id,
+        )
+        for code in codes
+    ]
+
+
 def _build_findings(report: MergeReport) -> tuple[dict[str, FindingRecord], dict[str, str]]:
     """Findings from DDXPlus and SymCat; returns the records and SymCat slug -> finding id."""
     flags = src.red_flags()
@@ -213,7 +241,10 @@ def _build_findings(report: MergeReport) -> tuple[dict[str, FindingRecord], dict
         findings[ev.id] = record
         for key in _name_keys([ev.name, *ev.synonyms]):
             name_index.setdefault(key, ev.id)
-    report.findings_ddxplus = len(findings)
+        for value in _value_findings(ev):
+            findings[value.id] = value
+    report.findings_ddxplus = sum(1 for f in findings.values() if f.value_of is None)
+    report.value_findings = len(findings) - report.findings_ddxplus
 
     symptoms = src.symcat_symptoms()
     used = sorted({slug for cond in src.symcat_conditions().values() for slug in cond.symptoms})
@@ -298,8 +329,10 @@ def build_content() -> GraphContent:
     report = MergeReport()
     findings, slug_to_finding = _build_findings(report)
     finding_is_a = _attach_symptom_ontology(findings, report)
-    detail_of = [
-        {"child": r.id, "parent": r.parent} for r in findings.values() if r.parent and r.parent in findings
+    detail_of = [  # value findings name their evidence in `value_of` instead
+        {"child": r.id, "parent": r.parent}
+        for r in findings.values()
+        if r.parent and r.parent in findings and r.value_of is None
     ]
 
     doid_terms = src.doid_terms()

@@ -12,6 +12,10 @@ ObservationSource = Literal["text", "answer", "image", "initial"]
 Sex = Literal["M", "F"]
 
 
+# A value finding's id: evidence id + separator + value code (DDXPlus's own notation, E_55_@_V_89).
+VALUE_SEPARATOR = "_@_"
+
+
 class FindingConcept(BaseModel):
     """A finding as the graph holds it (enough to extract, ask and display it)."""
 
@@ -25,6 +29,8 @@ class FindingConcept(BaseModel):
     allowed_values: dict[str, str] = Field(default_factory=dict)
     red_flag: bool = False
     sources: list[str] = Field(default_factory=list)
+    # Set on a value finding ("pain location: pharynx"): the categorical evidence it is a value of.
+    value_of: str | None = None
 
 
 class DiseaseConcept(BaseModel):

@@ -53,6 +53,7 @@ def _finding_concept(row: dict[str, Any]) -> FindingConcept:
         allowed_values=dict(zip(codes, names, strict=False)),
         red_flag=bool(row.get("red_flag")),
         sources=list(row.get("sources") or []),
+        value_of=row.get("value_of"),
     )
 
 

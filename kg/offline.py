@@ -37,6 +37,7 @@ def offline_model() -> DiagnosisModel:
                 allowed_values=dict(zip(f.value_codes, f.value_names, strict=False)),
                 red_flag=f.red_flag,
                 sources=f.sources,
+                value_of=f.value_of,
             ),
         )
         for f in sorted(content.findings.values(), key=lambda r: r.id)

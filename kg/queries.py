@@ -101,7 +101,8 @@ RELATION_COUNTS = "MATCH ()-[r]->() RETURN type(r) AS type, count(*) AS n"
 _FINDING_FIELDS = (
     "f.id AS id, f.name AS name, f.synonyms AS synonyms, f.kind AS kind, f.question AS question, "
     "f.value_type AS value_type, f.value_codes AS value_codes, f.value_names AS value_names, "
-    "f.default_value AS default_value, f.parent AS parent, f.red_flag AS red_flag, f.sources AS sources"
+    "f.default_value AS default_value, f.parent AS parent, f.red_flag AS red_flag, f.sources AS sources, "
+    "f.value_of AS value_of"
 )
 FINDINGS_ALL = f"MATCH (f:Finding) RETURN {_FINDING_FIELDS} ORDER BY id"
 FINDINGS_BY_ID = f"MATCH (f:Finding) WHERE f.id IN $ids RETURN {_FINDING_FIELDS} ORDER BY id"

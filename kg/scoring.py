@@ -23,6 +23,7 @@ from kg.models import (
     DEFAULT_MAX_QUESTIONS,
     DEFAULT_MIN_INFORMATION_GAIN,
     DEFAULT_POSTERIOR_THRESHOLD,
+    VALUE_SEPARATOR,
     Differential,
     Evidence,
     FindingConcept,
@@ -45,6 +46,7 @@ LEAK_HISTORY = 0.05
 MIN_RISK_ODDS = 0.05
 SEVERE_AT_MOST = 2  # DDXPlus severity 1-2 = severe
 VOCABULARIES = ("ddxplus", "symcat")  # sources whose patients describe findings in their own terms
+VALUE_GAIN_SAMPLES = 64  # Monte Carlo answers per value question
 
 
 @dataclass
@@ -156,6 +158,15 @@ class DiagnosisModel:
         self.parent_col = np.array(
             [self.finding_index.get(f.parent, -1) if f.parent else -1 for f in self.findings], dtype=np.int64
         )
+        # Value findings ("pain location: pharynx") by their evidence's column and value code.
+        self.value_of_col = np.full(n_f, -1, dtype=np.int64)
+        self.value_cols: dict[int, dict[str, int]] = {}
+        for j, f in enumerate(self.findings):
+            base = self.finding_index.get(f.concept.value_of or "")
+            if base is not None:
+                self.value_of_col[j] = base
+                code = f.id.rpartition(VALUE_SEPARATOR)[2]
+                self.value_cols.setdefault(base, {})[code] = j
         # Log prior: uniform base (no source gives prevalences for all diseases) times the
         # SymCat age and sex odds ratios where known.
         self.log_base = _catalogue_log_prior(self.diseases) if catalogue_prior else np.zeros(n_d)
@@ -196,6 +207,14 @@ class DiagnosisModel:
             raise UnknownFindingError(f"unknown finding ids: {', '.join(unknown)}")
         state: dict[int, tuple[bool, float]] = {}
         resolved = ResolvedEvidence()
+        listed: set[int] = set()  # evidences answered with their values: other values are absent
+
+        def observe(j: int, present: bool, confidence: float) -> None:
+            previous = state.get(j)
+            # Several observations of one finding (multi-choice values): present wins.
+            if previous is None or (present and not previous[0]):
+                state[j] = (present, confidence)
+
         for obs in evidence.observations:
             j = self.finding_index[obs.finding_id]
             resolved.asked.add(j)
@@ -207,22 +226,36 @@ class DiagnosisModel:
                 present = str(obs.value) != meta.default_value if present is not False else False
                 if present:
                     resolved.values[j] = str(obs.value)
+                    value_col = self.value_cols.get(j, {}).get(str(obs.value))
+                    if value_col is not None:
+                        listed.add(j)
+                        resolved.asked.add(value_col)
+                        observe(value_col, True, obs.confidence)
             if present is None:
                 continue  # "don't know" is no evidence
-            previous = state.get(j)
-            # Several observations of one finding (multi-choice values): present wins.
-            if previous is None or (present and not previous[0]):
-                state[j] = (present, obs.confidence)
-        absent_gates = {j for j, (present, _) in state.items() if not present}
+            observe(j, present, obs.confidence)
+            base = int(self.value_of_col[j])
+            if present and base >= 0:  # "pain in the pharynx: yes" means pain location is known
+                resolved.asked.add(base)
+                resolved.values.setdefault(base, meta.id.rpartition(VALUE_SEPARATOR)[2])
+                observe(base, True, obs.confidence)
+        for j in listed:
+            for value_col in self.value_cols[j].values():
+                resolved.asked.add(value_col)
+                if value_col not in state:
+                    state[value_col] = (False, 1.0)
+        # An absent gate ("no pain") or an absent evidence (pain "nowhere") implies its details
+        # and values; counting them again would double-count.
+        absent = {j for j, (present, _) in state.items() if not present}
+        implied = {j for j in range(len(self.findings)) if self.parent_col[j] in absent}
+        implied |= {c for j in absent for c in self.value_cols.get(j, {}).values()}
         for j, (present, confidence) in state.items():
-            if self.parent_col[j] in absent_gates:
-                continue  # implied by the absent gate question; counting it again double-counts
+            if j in implied:
+                continue
             (resolved.present if present else resolved.absent).append((j, confidence))
             if present:
                 resolved.present_cols.add(j)
-        for j in range(len(self.findings)):
-            if self.parent_col[j] in absent_gates:
-                resolved.asked.add(j)
+        resolved.asked |= implied
         return resolved
 
     def log_prior(self, age: int | None, sex: str | None) -> FloatArray:
@@ -292,12 +325,52 @@ class DiagnosisModel:
     def information_gain(self, posterior: Posterior, cols: NDArray[np.int64]) -> FloatArray:
         """H(D) - sum_v P(v) H(D | v) for each finding column (present / absent outcomes).
 
-        Categorical findings are asked as one question; without per-disease value
-        distributions in the sources, their value split given presence is the same for every
-        disease, so the gain of the value question equals the gain of presence.
+        A categorical / multi-choice finding is asked as one question whose answer names its
+        values. Where the graph holds per-condition value links (learned by calibration), its
+        gain counts the values too (``_value_question_gain``); otherwise the value split is
+        the same for every disease and the gain is that of presence.
         """
         if cols.size == 0 or posterior.rows.size == 0:
             return np.zeros(cols.size)
+        gain = self._presence_gain(posterior, cols)
+        for k, j in enumerate(cols):
+            values = np.fromiter(self.value_cols.get(int(j), {}).values(), dtype=np.int64)
+            if values.size and self.linked[np.ix_(posterior.rows, values)].any():
+                gain[k] = self._value_question_gain(posterior, int(j), values)
+        return gain
+
+    def _value_question_gain(self, posterior: Posterior, j: int, value_cols: NDArray[np.int64]) -> float:
+        """Expected gain of asking evidence ``j`` and hearing its values, by Monte Carlo.
+
+        Answers are sampled from the model (a disease from the posterior, presence from
+        P[d, j], each value from P[d, v] / P[d, j]) and scored the way ``resolve`` scores a
+        listed answer (presence, named values present, the others absent). Seeded: the same
+        state always gives the same gain.
+        """
+        rng = np.random.default_rng(j)
+        rows, probs = posterior.rows, posterior.probs
+        sampled = rng.choice(rows.size, size=VALUE_GAIN_SAMPLES, p=probs)
+        p_base = self.P[rows, j]
+        present = rng.random(VALUE_GAIN_SAMPLES) < p_base[sampled]
+        p_values = self.P[np.ix_(rows, value_cols)]
+        q_values = np.minimum(p_values / p_base[:, None], 1.0)
+        named = (rng.random((VALUE_GAIN_SAMPLES, value_cols.size)) < q_values[sampled]) & present[:, None]
+        log_like = np.where(
+            present[:, None],
+            np.log(p_base)[None, :]
+            + named.astype(float) @ np.log(p_values).T
+            + (~named).astype(float) @ np.log1p(-p_values).T,
+            np.log1p(-p_base)[None, :],
+        )
+        log_post = np.log(np.maximum(probs, 1e-300))[None, :] + log_like
+        log_post -= log_post.max(axis=1, keepdims=True)
+        post = np.exp(log_post)
+        post /= post.sum(axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h_after = -np.where(post > 0, post * np.log(np.where(post > 0, post, 1.0)), 0.0).sum(axis=1)
+        return max(posterior.entropy - float(h_after.mean()), 0.0)
+
+    def _presence_gain(self, posterior: Posterior, cols: NDArray[np.int64]) -> FloatArray:
         pi = posterior.probs[:, None]
         p = self.P[np.ix_(posterior.rows, cols)]
         h = posterior.entropy
@@ -359,7 +432,10 @@ class DiagnosisModel:
         supporting = [self._link(i, j, True, ev) for j, _ in ev.present if self.linked[i, j]]
         contradicting = [self._link(i, j, False, ev) for j, _ in ev.absent if self.linked[i, j]]
         contradicting += [
-            self._link(i, j, True, ev) for j, _ in ev.present if not self.linked[i, j] and self.covered[i, j]
+            self._link(i, j, True, ev)
+            for j, _ in ev.present
+            # An unlinked value (no condition has value data without calibration) says nothing.
+            if not self.linked[i, j] and self.covered[i, j] and self.value_of_col[j] < 0
         ]
         supporting.sort(key=lambda link: -link.p)
         contradicting.sort(key=lambda link: -link.p if not link.present else 1.0)

@@ -220,6 +220,8 @@ class FindingLexicon:
         lex = cls(findings={f.id: f for f in findings})
         by_phrase: dict[tuple[str, ...], set[str]] = {}
         for f in lex.findings.values():
+            if f.value_of:
+                continue  # "pain location: pharynx" is asked, not extracted from free text
             names = [f.name, *f.synonyms]
             for name in names:
                 key = phrase_key(name)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from eval.ddx.ddxplus import DDXPlusDefinitions
 from eval.ddx.mapping import DiseaseMapper
-from eval.ddx.patients import Patient
+from eval.ddx.patients import VALUE_SEPARATOR, Patient
 from kg.calibration import ConditionCounts
 
 
@@ -26,11 +26,15 @@ class CountedPatients:
 
 
 def shown_evidences(patient: Patient, definitions: DDXPlusDefinitions) -> set[str]:
-    return {
-        base
-        for base, values in patient.evidence_values().items()
-        if not values or any(not definitions.is_default(base, v) for v in values)
-    }
+    """The evidences the patient shows, and their non-default values as value-finding ids
+    (``E_55_@_V_89``; the graph ignores ids it does not hold, such as 0-10 scale values)."""
+    shown: set[str] = set()
+    for base, values in patient.evidence_values().items():
+        real = [v for v in values if not definitions.is_default(base, v)]
+        if not values or real:
+            shown.add(base)
+            shown.update(f"{base}{VALUE_SEPARATOR}{v}" for v in real)
+    return shown
 
 
 def count_conditions(

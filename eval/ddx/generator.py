@@ -59,20 +59,34 @@ class GeneratorProfile:
     antecedent_rate: tuple[float, float] = (0.2, 0.6)
     foreign_antecedent: float = 0.25  # P(one antecedent of another condition)
     foreign_symptom: float = 0.0  # P(one binary symptom of another condition)
+    # P(a value is drawn from the condition's few typical values, e.g. its pain locations)
+    # rather than uniformly; the typical values are fixed per condition (not per seed).
+    typical_values: float = 0.0
 
 
 DEFAULT_PROFILE = GeneratorProfile()
 STRESS_PROFILE = GeneratorProfile(
     symptom_rate=(0.3, 1.0), antecedent_rate=(0.1, 0.7), foreign_antecedent=0.5, foreign_symptom=0.2
 )
-PROFILES = {"default": DEFAULT_PROFILE, "stress": STRESS_PROFILE}
+# Values that depend on the condition, as in DDXPlus's own knowledge base (whose distributions
+# are not public): for calibration experiments, where they can be learned from records.
+VALUED_PROFILE = GeneratorProfile(typical_values=0.8)
+PROFILES = {"default": DEFAULT_PROFILE, "stress": STRESS_PROFILE, "valued": VALUED_PROFILE}
+TYPICAL_VALUES = 3
 DIFFERENTIAL_P_LINKED = 0.5
 DIFFERENTIAL_LEAK = 0.25
 DIFFERENTIAL_MIN_PROBABILITY = 0.01
 DIFFERENTIAL_MAX_SIZE = 10
 
 
-def _value_tokens(ev: EvidenceDef, rng: random.Random) -> list[str]:
+def _typical_values(condition: str, ev: EvidenceDef, choices: list[str]) -> list[str]:
+    """The condition's typical values of an evidence: a fixed draw, the same for every seed."""
+    return random.Random(f"typical:{condition}:{ev.id}").sample(choices, min(TYPICAL_VALUES, len(choices)))
+
+
+def _value_tokens(
+    ev: EvidenceDef, rng: random.Random, condition: str = "", typical_rate: float = 0.0
+) -> list[str]:
     """The ``E_xx_@_value`` tokens of one kept non-binary evidence."""
     if ev.is_scale:
         return [f"{ev.id}{VALUE_SEPARATOR}{rng.randint(1, 10)}"]
@@ -83,6 +97,9 @@ def _value_tokens(ev: EvidenceDef, rng: random.Random) -> list[str]:
     if not choices:
         return []
     count = 1 if ev.data_type == "C" else min(len(choices), rng.choice((1, 1, 2, 3)))
+    if typical_rate and rng.random() < typical_rate:
+        choices = _typical_values(condition, ev, choices)
+        count = min(count, len(choices))
     return [f"{ev.id}{VALUE_SEPARATOR}{v}" for v in sorted(rng.sample(choices, count))]
 
 
@@ -160,7 +177,7 @@ def generate_patient(
         if ev.data_type == "B":
             tokens.append(ev_id)
         else:
-            tokens.extend(_value_tokens(ev, rng))
+            tokens.extend(_value_tokens(ev, rng, cond.name, profile.typical_values))
     present = set()
     for token in tokens:
         base, _, value = token.partition(VALUE_SEPARATOR)

@@ -177,7 +177,8 @@ class KGContext:
         if self._linker is None:
             findings = self.store.findings()
             self._finding_names = {f.id: f.name for f in findings}
-            self._linker = ConceptLinker(findings, self.store.diseases())
+            linkable = [f for f in findings if f.value_of is None]  # not "pain location: pharynx"
+            self._linker = ConceptLinker(linkable, self.store.diseases())
         return self._linker
 
     def related_diseases(self, linked: LinkedConcepts) -> list[str]:

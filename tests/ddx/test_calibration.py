@@ -23,7 +23,7 @@ def test_default_values_do_not_count_as_shown(ddx_definitions: DDXPlusDefinition
         differential=(),
     )
     # travel V_10 ("N") and radiating "nowhere" are DDXPlus defaults: absent; one real location suffices.
-    assert shown_evidences(patient, ddx_definitions) == {"E_91", "E_55"}
+    assert shown_evidences(patient, ddx_definitions) == {"E_91", "E_55", "E_55_@_V_89"}
 
 
 def test_counts_per_condition_match_the_records(

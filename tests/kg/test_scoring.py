@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kg.models import Evidence, FindingConcept, Observation, Sex
-from kg.scoring import DiagnosisModel, DiseaseMeta, FindingMeta, entropy
+from kg.scoring import DiagnosisModel, DiseaseMeta, FindingMeta, Posterior, entropy
 from kg.store import UnknownFindingError
 
 
@@ -248,3 +248,115 @@ def test_answerability_learns_which_vocabulary_the_patient_can_answer() -> None:
     assert model.answerability(answered, cols).tolist() == pytest.approx([0.5, 2 / 3])
     # Findings without a vocabulary (hand-built models) always count as answerable.
     assert _model().answerability(_ev(("f0", None)), np.array([0, 1])).tolist() == [1.0, 1.0]
+
+
+def _valued_model(with_value_links: bool = True) -> DiagnosisModel:
+    """d0 and d1 both have pain at the same location rate; only the location tells them apart."""
+    diseases = [DiseaseMeta(id=f"d{i}", name=f"disease {i}", severity=None, icd10=[]) for i in range(3)]
+    loc = FindingMeta(
+        id="loc",
+        name="pain location",
+        kind="symptom",
+        question="Where is the pain?",
+        value_type="multi",
+        default_value="none",
+        parent="pain",
+        red_flag=False,
+        concept=FindingConcept(id="loc", name="pain location", value_type="multi"),
+    )
+    values = [
+        FindingMeta(
+            id=f"loc_@_{v}",
+            name=f"pain location: {v}",
+            kind="symptom",
+            question=None,
+            value_type="binary",
+            default_value=None,
+            parent="pain",
+            red_flag=False,
+            concept=FindingConcept(id=f"loc_@_{v}", name=f"pain location: {v}", value_of="loc"),
+        )
+        for v in ("a", "b", "c")
+    ]
+    findings = [_finding("pain"), _finding("x"), loc, *values]
+    edges = [(d, f, 0.9, "t") for d in ("d0", "d1") for f in ("pain", "loc")] + [("d2", "x", 0.9, "t")]
+    if with_value_links:
+        edges += [("d0", "loc_@_a", 0.85, "t"), ("d1", "loc_@_b", 0.85, "t")]
+    return DiagnosisModel(diseases, findings, edges, catalogue_prior=False)
+
+
+def _loc(*values: str, present: bool = True) -> list[Observation]:
+    return [Observation(finding_id="loc", present=present, value=v, source="answer") for v in values]
+
+
+def test_listed_values_are_present_and_the_others_absent() -> None:
+    model = _valued_model()
+    pain = Observation(finding_id="pain", present=True, source="initial")
+    resolved = model.resolve(Evidence(observations=[pain, *_loc("a")]))
+    col = model.finding_index
+    assert col["loc_@_a"] in resolved.present_cols and col["loc"] in resolved.present_cols
+    assert {j for j, _ in resolved.absent} == {col["loc_@_b"], col["loc_@_c"]}
+    # Pain "nowhere" (the default): location absent, its values implied, not counted.
+    nowhere = model.resolve(Evidence(observations=[pain, *_loc("none")]))
+    assert {j for j, _ in nowhere.absent} == {col["loc"]}
+    assert {col["loc_@_a"], col["loc_@_b"], col["loc_@_c"]} <= nowhere.asked
+    # "Is the pain at b? yes": the location is known present, other values stay unknown.
+    single = model.resolve(Evidence(observations=[pain, Observation(finding_id="loc_@_b", present=True)]))
+    assert col["loc"] in single.present_cols and col["loc"] in single.asked
+    assert not single.absent
+
+
+def test_value_answers_separate_what_presence_cannot() -> None:
+    model = _valued_model()
+    pain = Observation(finding_id="pain", present=True, source="initial")
+    before = model.posterior(Evidence(observations=[pain]))
+    assert before.probs.max() < 0.6  # d0 and d1 tie
+    after = model.differential(Evidence(observations=[pain, *_loc("b")]))
+    assert after.diseases[0].disease_id == "d1" and after.diseases[0].probability > 0.9
+    # The location question is worth about one bit (ln 2) through its values, ~0 through presence.
+    post = model.posterior(Evidence(observations=[pain]))
+    cols = np.array([model.finding_index["loc"]])
+    assert model._presence_gain(post, cols)[0] < 0.01
+    assert model.information_gain(post, cols)[0] == pytest.approx(_exact_value_gain(model, post), abs=0.08)
+    assert _exact_value_gain(model, post) > 0.5
+    step = model.next_step(Evidence(observations=[pain]), model.differential(Evidence(observations=[pain])))
+    assert step.question is not None and step.question.finding.id == "loc"
+
+
+def _exact_value_gain(model: DiagnosisModel, post: Posterior) -> float:
+    """Enumerate every answer to the location question (absent, or present with any value set)."""
+    j = model.finding_index["loc"]
+    values = [model.finding_index[f"loc_@_{v}"] for v in ("a", "b", "c")]
+    outcomes: list[tuple[bool, tuple[bool, ...]]] = [(False, ())]
+    outcomes += [(True, tuple(bool(m >> k & 1) for k in range(3))) for m in range(8)]
+    expected_h = 0.0
+    for present, named in outcomes:
+        generate = np.ones(post.rows.size)
+        score = np.ones(post.rows.size)
+        for r, i in enumerate(post.rows):
+            p_base = model.P[i, j]
+            if not present:
+                generate[r] = score[r] = 1 - p_base
+                continue
+            generate[r] = score[r] = p_base
+            for v, x in zip(values, named, strict=True):
+                q = min(model.P[i, v] / p_base, 1.0)
+                generate[r] *= q if x else 1 - q
+                score[r] *= model.P[i, v] if x else 1 - model.P[i, v]
+        p_outcome = float((post.probs * generate).sum())
+        if p_outcome > 0:
+            after = post.probs * score
+            expected_h += p_outcome * entropy(after / after.sum())
+    return post.entropy - expected_h
+
+
+def test_value_findings_without_links_change_nothing() -> None:
+    """Shipped graphs hold value findings without links (calibration adds them): inert."""
+    plain, valued = _valued_model(with_value_links=False), _valued_model()
+    evidence = Evidence(
+        observations=[Observation(finding_id="pain", present=True, source="initial"), *_loc("a", "c")]
+    )
+    plain_diff = plain.differential(evidence)
+    assert plain_diff.diseases[0].probability == pytest.approx(plain_diff.diseases[1].probability)
+    assert all(link.finding_id != "loc_@_a" for d in plain_diff.diseases for link in d.contradicting)
+    assert valued.differential(evidence).diseases[0].disease_id == "d0"
