@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from pathlib import Path
 
 from eval.ddx.ddxplus import DDXPlusDefinitions
-from eval.ddx.generator import SHIPPED_PATIENTS, STRESS_PROFILE, generate_patients
+from eval.ddx.generator import SHIPPED_PATIENTS, STRESS_PROFILE, VALUED_PROFILE, generate_patients
 from eval.ddx.patients import Patient, read_patients, split_evidence, write_patients
 
 
@@ -95,3 +96,25 @@ def test_stress_profile_adds_incidental_symptoms_and_wider_rates(ddx_definitions
     assert 0.1 < foreign_symptoms(stress) / len(stress) < 0.3
     for p in stress:  # the opening complaint is still the condition's own symptom
         assert p.initial_evidence in defs.conditions[p.pathology].symptoms
+
+
+def test_valued_profile_draws_condition_specific_values(ddx_definitions: DDXPlusDefinitions) -> None:
+    """The typical values belong to the condition (same for every seed), so records of one
+    seed teach what patients of another show; the default profile stays uniform."""
+
+    def locations(patients: list[Patient]) -> Counter[str]:
+        return Counter(
+            v
+            for p in patients
+            if p.pathology == "Acute laryngitis"
+            for v in p.evidence_values().get("E_55", [])
+            if not ddx_definitions.is_default("E_55", v)
+        )
+
+    train = locations(generate_patients(ddx_definitions, per_condition=40, seed=1, profile=VALUED_PROFILE))
+    test = locations(generate_patients(ddx_definitions, per_condition=40, seed=2, profile=VALUED_PROFILE))
+    uniform = locations(generate_patients(ddx_definitions, per_condition=40, seed=1))
+    typical = {v for v, _ in train.most_common(3)}
+    assert typical == {v for v, _ in test.most_common(3)}
+    assert sum(test[v] for v in typical) / sum(test.values()) > 0.6
+    assert sum(uniform[v] for v in typical) / sum(uniform.values()) < 0.2

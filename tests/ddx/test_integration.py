@@ -17,11 +17,12 @@ from assistant.settings import Settings
 from eval.ddx.calibration import count_conditions
 from eval.ddx.ddxplus import load_definitions
 from eval.ddx.evaluate import evaluate_with_store
-from eval.ddx.generator import SHIPPED_PATIENTS, generate_patients
+from eval.ddx.generator import SHIPPED_PATIENTS, VALUED_PROFILE, generate_patients
 from eval.ddx.mapping import DiseaseMapper
 from eval.ddx.patients import write_patients
 from kg import Neo4jGraphStore, load_graph, queries
 from kg.calibration import CalibrationReport
+from kg.models import Evidence, Observation
 from kg.store import GraphStore
 from ui.cli import app
 
@@ -97,7 +98,7 @@ def test_calibration_from_records_then_reload_restores(
     rebuilt, and `load_graph(force=True)` back to the shipped graph."""
     defs = load_definitions()
     names = ["Acute rhinosinusitis", "Chronic rhinosinusitis", "Pneumonia"]
-    train = generate_patients(defs, per_condition=20, seed=11, conditions=names)
+    train = generate_patients(defs, per_condition=20, seed=11, conditions=names, profile=VALUED_PROFILE)
     write_patients(tmp_path / "train.csv", train)
     graph = graph_settings.graph
     assert graph.uri is not None
@@ -127,6 +128,19 @@ def test_calibration_from_records_then_reload_restores(
         row, col = calibrated.disease_index["DDX:pneumonia"], calibrated.finding_index["E_91"]
         k = pneumonia.findings.get("E_91", 0)
         assert calibrated.P[row, col] == pytest.approx((k + 5 * float(shipped.P[row, col])) / 25)
+        # Value findings learned: pneumonia's typical pain location now points to it.
+        locations = calibrated.value_cols[calibrated.finding_index["E_55"]]
+        code, typical = max(locations.items(), key=lambda item: calibrated.P[row, item[1]])
+        assert calibrated.P[row, typical] > 0.2 and calibrated.linked[row, typical]
+        assert report.created >= 3
+        evidence = Evidence(
+            observations=[
+                Observation(finding_id="E_53", present=True),
+                Observation(finding_id="E_55", present=True, value=code),
+            ]
+        )
+        ranked = [d.disease_id for d in graph_store.differential(evidence, top_k=50).diseases]
+        assert ranked.index("DDX:pneumonia") < ranked.index("DDX:chronic-rhinosinusitis")
     finally:
         load_graph(graph_store, force=True)
     time.sleep(1.1)
