@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from kg import queries as q
 from kg.loader import CypherRunner, run_batched
-from kg.scoring import LEAK_HISTORY, LEAK_SYMPTOM
+from kg.scoring import leak_for
 
 DEFAULT_STRENGTH = 5.0
 # Calibrated p stays inside (0, 1): one record never makes a finding certain or impossible.
@@ -120,10 +120,7 @@ def calibrate_graph(
         (row["d"], row["f"]): float(row["p_prior"] if row["p_prior"] is not None else row["p"])
         for row in store.run(q.CALIBRATION_PRIORS, {"ids": disease_ids})
     }
-    leaks = {
-        row["id"]: LEAK_HISTORY if row["kind"] in ("history", "risk_factor") else LEAK_SYMPTOM
-        for row in store.run(q.FINDING_KINDS)
-    }
+    leaks = {row["id"]: leak_for(row["kind"]) for row in store.run(q.FINDING_KINDS)}
     links = estimate_links(counts, priors, leaks, strength)
     rows: list[dict[str, Any]] = [
         {"d": link.disease_id, "f": link.finding_id, "p": link.p, "p_prior": link.p_prior, "n": link.patients}

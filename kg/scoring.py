@@ -49,6 +49,11 @@ VOCABULARIES = ("ddxplus", "symcat")  # sources whose patients describe findings
 VALUE_GAIN_SAMPLES = 64  # Monte Carlo answers per value question
 
 
+def leak_for(kind: str, leak_symptom: float = LEAK_SYMPTOM, leak_history: float = LEAK_HISTORY) -> float:
+    """P(finding present | a disease without a link to it), by the finding's kind."""
+    return leak_history if kind in ("history", "risk_factor") else leak_symptom
+
+
 @dataclass
 class FindingMeta:
     id: str
@@ -121,9 +126,7 @@ class DiagnosisModel:
         self.disease_index = {d.id: i for i, d in enumerate(self.diseases)}
         self.finding_index = {f.id: j for j, f in enumerate(self.findings)}
         self.leak_symptom, self.leak_history = leak_symptom, leak_history
-        self.leak = np.array(
-            [leak_history if f.kind in ("history", "risk_factor") else leak_symptom for f in self.findings]
-        )
+        self.leak = np.array([leak_for(f.kind, leak_symptom, leak_history) for f in self.findings])
         n_d, n_f = len(self.diseases), len(self.findings)
         self.P: FloatArray = np.tile(self.leak, (n_d, 1)) if n_d else np.zeros((0, n_f))
         self.linked = np.zeros((n_d, n_f), dtype=bool)
@@ -161,12 +164,13 @@ class DiagnosisModel:
         # Value findings ("pain location: pharynx") by their evidence's column and value code.
         self.value_of_col = np.full(n_f, -1, dtype=np.int64)
         self.value_cols: dict[int, dict[str, int]] = {}
+        self.value_code: dict[int, str] = {}
         for j, f in enumerate(self.findings):
             base = self.finding_index.get(f.concept.value_of or "")
             if base is not None:
                 self.value_of_col[j] = base
-                code = f.id.rpartition(VALUE_SEPARATOR)[2]
-                self.value_cols.setdefault(base, {})[code] = j
+                self.value_code[j] = f.id.rpartition(VALUE_SEPARATOR)[2]
+                self.value_cols.setdefault(base, {})[self.value_code[j]] = j
         # Log prior: uniform base (no source gives prevalences for all diseases) times the
         # SymCat age and sex odds ratios where known.
         self.log_base = _catalogue_log_prior(self.diseases) if catalogue_prior else np.zeros(n_d)
@@ -237,7 +241,7 @@ class DiagnosisModel:
             base = int(self.value_of_col[j])
             if present and base >= 0:  # "pain in the pharynx: yes" means pain location is known
                 resolved.asked.add(base)
-                resolved.values.setdefault(base, meta.id.rpartition(VALUE_SEPARATOR)[2])
+                resolved.values.setdefault(base, self.value_code[j])
                 observe(base, True, obs.confidence)
         for j in listed:
             for value_col in self.value_cols[j].values():
@@ -247,7 +251,7 @@ class DiagnosisModel:
         # An absent gate ("no pain") or an absent evidence (pain "nowhere") implies its details
         # and values; counting them again would double-count.
         absent = {j for j, (present, _) in state.items() if not present}
-        implied = {j for j in range(len(self.findings)) if self.parent_col[j] in absent}
+        implied = {int(j) for j in np.flatnonzero(np.isin(self.parent_col, list(absent)))}
         implied |= {c for j in absent for c in self.value_cols.get(j, {}).values()}
         for j, (present, confidence) in state.items():
             if j in implied:
