@@ -39,7 +39,7 @@ P_MIN, P_MAX = 0.01, 0.95
 # acute from chronic rhinosinusitis. Measured in docs/kg.md.
 P_UNLISTED_DDXPLUS_EVIDENCE = 0.1
 # Bump when a merge rule changes the loaded content, so stored graphs are refreshed.
-RULES_VERSION = 2
+RULES_VERSION = 3
 
 
 def _slug(text: str) -> str:
