@@ -8,6 +8,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 pytest_plugins = [
+    "tests.fixtures.shared_data",
     "tests.fixtures.servers",
     "tests.fixtures.llm",
     "tests.fixtures.kg",

@@ -35,11 +35,11 @@ def fake_resources(monkeypatch: pytest.MonkeyPatch) -> FakeChatModel:
 
 
 def test_all_modes_two_suites_then_resume(
-    fake_resources: FakeChatModel, shared_data: Path, tmp_path: Path
+    fake_resources: FakeChatModel, fixture_benchmarks: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     argv = ["eval", "qa", "-s", "medqa", "-s", "pubmedqa_ctx", "-m", "all", "-n", "5",
-            "--data", str(shared_data / "benchmarks"), "--out", str(out)]  # fmt: skip
+            "--data", str(fixture_benchmarks), "--out", str(out)]  # fmt: skip
     first = CliRunner().invoke(app, argv)
     assert first.exit_code == 0, first.output
     assert len(fake_resources.calls) == 2 * 4 * 5

@@ -1,9 +1,10 @@
 """QA evaluation against the REAL embedded llama.cpp model, index and graph.
 
-A 20-question smoke run per suite in direct mode (answers capped at a few tokens to keep the
-whole file within a few minutes on 2 cores), RAG and KG-RAG on MedQA with the session's real
-FAISS+BM25 index and the full graph on the embedded Bolt server, and the CLI end to end
-(resumed second call sends no request).
+A smoke run per suite in direct mode on the benchmark rows shipped in
+tests/fixtures/data/benchmarks (answers capped at a few tokens to keep the whole file within a
+few minutes on 2 cores), RAG and KG-RAG on MedQA with the session's real FAISS+BM25 index and
+the full graph on the embedded Bolt server, and the CLI end to end (resumed second call sends
+no request).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from eval.qa.runner import QARunner, RunOptions
 
 pytestmark = pytest.mark.integration
 
-SMOKE_ITEMS = 20
+SMOKE_ITEMS = 20  # at most: the shipped files hold 5 to 11 rows per suite
 OPTIONS = RunOptions(
     concurrency=4, max_tokens={**DEFAULT_MAX_TOKENS, Mode.DIRECT: 6, Mode.RAG: 6, Mode.KG_RAG: 6}
 )
@@ -39,16 +40,16 @@ def live_chat(llm_url: str, base_settings: Settings) -> ChatModel:
 
 @pytest.mark.parametrize("suite", list(Suite))
 def test_smoke_direct_per_suite(
-    suite: Suite, live_chat: ChatModel, shared_data: Path, tmp_path: Path
+    suite: Suite, live_chat: ChatModel, fixture_benchmarks: Path, tmp_path: Path
 ) -> None:
-    items = load_suite(suite, shared_data / "benchmarks", limit=SMOKE_ITEMS)
+    items = load_suite(suite, fixture_benchmarks, limit=SMOKE_ITEMS)
     cache_path = tmp_path / "cache.jsonl"
     run = QARunner(chat=live_chat, cache=ResultCache(cache_path), options=OPTIONS).run(items, Mode.DIRECT)
     assert run.errors == 0
-    assert run.score.n == SMOKE_ITEMS == len(ResultCache(cache_path))
+    assert run.score.n == len(items) == len(ResultCache(cache_path))
     assert all(r.output.strip() for r in run.results)
     # The extraction must read a real answer out of most of what the model writes.
-    assert run.score.n - run.score.unparseable >= SMOKE_ITEMS // 2, [r.output for r in run.results]
+    assert run.score.n - run.score.unparseable >= len(items) // 2, [r.output for r in run.results]
     assert run.score.correct == sum(r.prediction == r.answer for r in run.results)
 
 
@@ -57,25 +58,29 @@ def _runner(chat: ChatModel, cache: Path, **resources: object) -> QARunner:
 
 
 def test_rag_with_the_real_index(
-    live_chat: ChatModel, retriever: object, shared_data: Path, tmp_path: Path
+    live_chat: ChatModel, retriever: object, fixture_benchmarks: Path, tmp_path: Path
 ) -> None:
-    items = load_suite(Suite.MEDQA, shared_data / "benchmarks", limit=SMOKE_ITEMS)
+    items = load_suite(Suite.MEDQA, fixture_benchmarks, limit=SMOKE_ITEMS)
     run = _runner(live_chat, tmp_path / "c.jsonl", retriever=retriever).run(items, Mode.RAG)
-    assert run.errors == 0 and run.score.n == SMOKE_ITEMS
-    assert run.score.n - run.score.unparseable >= SMOKE_ITEMS // 2
+    assert run.errors == 0 and run.score.n == len(items)
+    assert run.score.n - run.score.unparseable >= len(items) // 2
 
 
 def test_kg_rag_with_the_full_graph(
-    live_chat: ChatModel, retriever: object, graph_store: object, shared_data: Path, tmp_path: Path
+    live_chat: ChatModel,
+    retriever: object,
+    graph_store: object,
+    fixture_benchmarks: Path,
+    tmp_path: Path,
 ) -> None:
-    items = load_suite(Suite.MEDQA, shared_data / "benchmarks", limit=SMOKE_ITEMS)
+    items = load_suite(Suite.MEDQA, fixture_benchmarks, limit=SMOKE_ITEMS)
     kg = KGContext(graph_store)  # type: ignore[arg-type]
     facts = [kg.facts_for(item.question) for item in items]
     # USMLE vignettes name symptoms the graph holds: most questions get graph facts.
-    assert sum(bool(f) for f in facts) >= SMOKE_ITEMS // 2, facts
+    assert sum(bool(f) for f in facts) >= len(items) // 2, facts
     assert any(" p=" in f for f in facts)
     run = _runner(live_chat, tmp_path / "c.jsonl", retriever=retriever, kg=kg).run(items, Mode.KG_RAG)
-    assert run.errors == 0 and run.score.n == SMOKE_ITEMS
+    assert run.errors == 0 and run.score.n == len(items)
 
 
 def test_linker_on_the_real_graph_lexicon(graph_store: object) -> None:
@@ -87,7 +92,7 @@ def test_linker_on_the_real_graph_lexicon(graph_store: object) -> None:
 
 
 def test_cli_end_to_end_and_resume(
-    llm_url: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    llm_url: str, fixture_benchmarks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ui.cli import app
 
@@ -95,7 +100,7 @@ def test_cli_end_to_end_and_resume(
     monkeypatch.setenv("MEDKG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MEDKG_CONFIG", str(tmp_path / "absent.toml"))
     out = tmp_path / "out"
-    data = str(shared_data / "benchmarks")
+    data = str(fixture_benchmarks)
     argv = ["eval", "qa", "--suite", "medqa", "--suite", "pubmedqa", "--mode", "direct",
             "--limit", "3", "--max-tokens", "6", "--data", data, "--out", str(out)]  # fmt: skip
     first = CliRunner().invoke(app, argv)

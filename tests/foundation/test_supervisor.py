@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+import tests.fixtures.servers  # noqa: F401  (import check)
 from assistant.settings import Settings
 from assistant.supervisor import ManagedService, ServiceError, free_port, port_accepts
-from tests.fixtures.servers import SHARED_DATA  # noqa: F401  (import check)
 
 
 def _python_http(port: int) -> list[str]:

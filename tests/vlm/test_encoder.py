@@ -15,14 +15,15 @@ from vlm.encoder import DISABLED_MESSAGE, create_encoder, try_create_encoder
 from vlm.image_io import load_image
 
 
-def sample_images(shared_data: Path) -> list[Image.Image]:
-    folder = shared_data / "images" / "torchxrayvision_tests"
-    return [load_image(p.read_bytes()).image for p in sorted(folder.glob("*.png"))]
+def sample_images(folder: Path) -> list[Image.Image]:
+    images = [load_image(p.read_bytes()).image for p in sorted(folder.glob("*.png"))]
+    assert len(images) == 4
+    return images
 
 
-def test_tiny_encoder_embeds_images_and_texts(tiny_encoder: ImageEncoder, shared_data: Path) -> None:
+def test_tiny_encoder_embeds_images_and_texts(tiny_encoder: ImageEncoder, fixture_images: Path) -> None:
     assert isinstance(tiny_encoder, ImageEncoder)
-    images = sample_images(shared_data)
+    images = sample_images(fixture_images)
     image_vectors = tiny_encoder.encode_images(images)
     text_vectors = tiny_encoder.encode_texts(["pleural effusion", "no pleural effusion", "normal chest"])
     assert image_vectors.shape == (len(images), 32) and image_vectors.dtype == np.float32
@@ -34,8 +35,8 @@ def test_tiny_encoder_embeds_images_and_texts(tiny_encoder: ImageEncoder, shared
     np.testing.assert_allclose(tiny_encoder.encode_texts(["pleural effusion"])[0], text_vectors[0], atol=1e-6)
 
 
-def test_batching_does_not_change_embeddings(tiny_encoder: ImageEncoder, shared_data: Path) -> None:
-    images = sample_images(shared_data) * 5  # 20 images: more than one batch of 16
+def test_batching_does_not_change_embeddings(tiny_encoder: ImageEncoder, fixture_images: Path) -> None:
+    images = sample_images(fixture_images) * 5  # 20 images: more than one batch of 16
     batched = tiny_encoder.encode_images(images)
     one_by_one = np.concatenate([tiny_encoder.encode_images([image]) for image in images[:3]])
     assert batched.shape[0] == 20

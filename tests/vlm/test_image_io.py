@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
+from tests.fixtures.shared_data import optional_shared
 from vlm.base import ImageError
 from vlm.image_io import load_image
 
@@ -60,17 +61,20 @@ def png_header_only(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "relative",
+    ("name", "mode"),
     [
-        "images/torchxrayvision_tests/00000001_000.png",  # 8-bit grayscale PNG
-        "images/torchxrayvision_tests/h0001.png",  # RGB PNG
-        "images/torchxrayvision_tests/16747_3_1.jpg",  # JPEG
+        ("cxr_gray.png", "L"),  # 8-bit grayscale PNG
+        ("cxr_rgb.png", "RGB"),  # RGB PNG
+        ("cxr_alpha.png", "LA"),  # grayscale + alpha PNG
+        ("cxr_gray16.png", "I;16"),  # 16-bit grayscale PNG
+        ("cxr.jpg", "L"),  # JPEG
     ],
 )
-def test_png_and_jpeg_samples_load_as_rgb(shared_data: Path, relative: str) -> None:
-    data = (shared_data / relative).read_bytes()
-    loaded = load_image(data, filename=Path(relative).name)
+def test_png_and_jpeg_samples_load_as_rgb(fixture_images: Path, name: str, mode: str) -> None:
+    data = (fixture_images / name).read_bytes()
+    loaded = load_image(data, filename=name)
     reference = Image.open(io.BytesIO(data))
+    assert reference.mode == mode  # the fixture is the kind of file it stands for
     assert loaded.format == reference.format
     assert loaded.original_size == reference.size
     assert loaded.image.mode == "RGB" and loaded.image.size == reference.size
@@ -78,8 +82,8 @@ def test_png_and_jpeg_samples_load_as_rgb(shared_data: Path, relative: str) -> N
     assert np.asarray(loaded.image).std() > 5  # real content, not a blank canvas
 
 
-def test_every_covid_sample_loads(shared_data: Path) -> None:
-    files = sorted((shared_data / "images" / "covid_cxr" / "images").iterdir())
+def test_every_covid_sample_loads() -> None:
+    files = sorted(optional_shared("images/covid_cxr/images").iterdir())
     assert files
     for path in files:
         loaded = load_image(path.read_bytes(), filename=path.name)
@@ -203,9 +207,9 @@ def test_non_images_and_garbage_are_rejected(data: bytes, message: str) -> None:
         load_image(data)
 
 
-def test_truncated_png_and_jpeg(shared_data: Path) -> None:
-    for name in ("00000001_000.png", "16747_3_1.jpg"):
-        data = (shared_data / "images" / "torchxrayvision_tests" / name).read_bytes()
+def test_truncated_png_and_jpeg(fixture_images: Path) -> None:
+    for name in ("cxr_gray.png", "cxr.jpg"):
+        data = (fixture_images / name).read_bytes()
         with pytest.raises(ImageError, match="corrupt or truncated"):
             load_image(data[: len(data) // 2])
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures.shared_data import FIXTURE_XRAY
 from vlm.base import ImageEncoder
 from vlm.report_bank import ReportBank, load_reports
 
@@ -33,12 +34,10 @@ def test_nearest_finds_the_report_itself(tiny_report_bank: ReportBank) -> None:
         assert len(set(texts)) == len(texts)  # identical "normal" reports collapsed
 
 
-def test_nearest_for_an_image(
-    tiny_report_bank: ReportBank, tiny_encoder: ImageEncoder, shared_data: Path
-) -> None:
+def test_nearest_for_an_image(tiny_report_bank: ReportBank, tiny_encoder: ImageEncoder) -> None:
     from vlm.image_io import load_image
 
-    image = load_image((shared_data / "images/torchxrayvision_tests/00000001_000.png").read_bytes()).image
+    image = load_image(FIXTURE_XRAY.read_bytes()).image
     hits = tiny_report_bank.nearest_for_image(image, tiny_encoder, k=3)
     assert len(hits) == 3 and all(-1.0 <= h.score <= 1.0 for h in hits)
 

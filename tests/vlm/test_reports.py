@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,11 +19,10 @@ from assistant.reports import (
     template_sections,
     to_fhir,
 )
+from tests.fixtures.shared_data import FIXTURE_XRAY
 from vlm.base import ImageEncoder, ImageError
 from vlm.report_bank import ReportBank
 from vlm.zero_shot import ImageFinding, standard_cxr_labels
-
-XRAY = "images/torchxrayvision_tests/00000001_000.png"
 
 
 def evidence(**probabilities: float) -> Evidence:
@@ -103,16 +101,14 @@ def test_template_draft_only_states_evidence() -> None:
 # --- draft_report with a fake LLM ------------------------------------------------------------
 
 
-def xray(shared_data: Path) -> bytes:
-    return (shared_data / XRAY).read_bytes()
+def xray() -> bytes:
+    return FIXTURE_XRAY.read_bytes()
 
 
-def test_llm_failure_falls_back_to_template(
-    tiny_encoder: ImageEncoder, tiny_report_bank: ReportBank, shared_data: Path
-) -> None:
+def test_llm_failure_falls_back_to_template(tiny_encoder: ImageEncoder, tiny_report_bank: ReportBank) -> None:
     for error in (StructuredOutputError("bad json"), LLMUnavailableError("down")):
         draft = draft_report(
-            xray(shared_data),
+            xray(),
             "cough",
             encoder=tiny_encoder,
             chat_model=FakeChat(error),
@@ -123,13 +119,9 @@ def test_llm_failure_falls_back_to_template(
         assert draft.findings and draft.impression
 
 
-def test_llm_hallucination_is_removed(
-    tiny_encoder: ImageEncoder, tiny_report_bank: ReportBank, shared_data: Path
-) -> None:
+def test_llm_hallucination_is_removed(tiny_encoder: ImageEncoder, tiny_report_bank: ReportBank) -> None:
     labels = standard_cxr_labels().labels[:2]  # score only two labels, so everything else is unscored
-    probe = draft_report(
-        xray(shared_data), "", encoder=tiny_encoder, chat_model=None, report_bank=None, labels=labels
-    )
+    probe = draft_report(xray(), "", encoder=tiny_encoder, chat_model=None, report_bank=None, labels=labels)
     low = [label for label in labels if all(f.finding_id != label.id for f in probe.image_findings)]
     if not low:
         pytest.skip("both labels scored above the possible threshold with this random model")
@@ -138,7 +130,7 @@ def test_llm_hallucination_is_removed(
         LLMReport(findings=f"{claim} Lungs are otherwise clear.", impression=claim, uncertainty=[])
     )
     draft = draft_report(
-        xray(shared_data),
+        xray(),
         "fever",
         encoder=tiny_encoder,
         chat_model=chat,
@@ -153,11 +145,9 @@ def test_llm_hallucination_is_removed(
     assert "INDICATION: fever" in chat.prompts[0] and "SIMILAR ARCHIVED REPORTS" in chat.prompts[0]
 
 
-def test_draft_json_text_and_fhir(
-    tiny_encoder: ImageEncoder, tiny_report_bank: ReportBank, shared_data: Path
-) -> None:
+def test_draft_json_text_and_fhir(tiny_encoder: ImageEncoder, tiny_report_bank: ReportBank) -> None:
     draft = draft_report(
-        xray(shared_data),
+        xray(),
         "Shortness of breath.",
         encoder=tiny_encoder,
         chat_model=None,
@@ -202,7 +192,7 @@ def test_bad_upload_is_an_image_error(tiny_encoder: ImageEncoder) -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_report_draft_end_to_end_with_embedded_llm(
-    llm_url: str, tiny_encoder: ImageEncoder, tiny_report_bank: ReportBank, shared_data: Path
+    llm_url: str, tiny_encoder: ImageEncoder, tiny_report_bank: ReportBank
 ) -> None:
     from assistant.llm import OpenAIChatModel
 
@@ -210,7 +200,7 @@ def test_report_draft_end_to_end_with_embedded_llm(
     chat = OpenAIChatModel(llm_url, timeout_s=400, max_tokens=200, max_retries=0)
     try:
         draft = draft_report(
-            xray(shared_data),
+            xray(),
             "Cough and fever for three days.",
             encoder=tiny_encoder,
             chat_model=chat,
