@@ -95,6 +95,10 @@ def test_start_without_message_and_with_image(
         ({"message": "x" * 4001}, 422),
         ({"message": "hi", "age": -1}, 422),
         ({"message": "hi", "age": 131}, 422),
+        ({"message": "hi", "age": False}, 422),
+        ({"message": "hi", "age": True}, 422),
+        ({"message": "hi", "age": "34"}, 422),
+        ({"message": "hi", "age": 34.5}, 422),
         ({"message": "hi", "sex": "X"}, 422),
         ({"message": "hi", "unexpected": 1}, 422),
         ({"message": 12}, 422),
@@ -107,6 +111,26 @@ def test_start_rejects_bad_input(client: TestClient, body: Any, status: int) -> 
     body_json = assert_problem(client.post("/v1/consultations", json=body), status)
     if status == 422:
         assert body_json["errors"], "validation problems name the failing fields"
+
+
+def test_age_must_be_a_json_integer() -> None:
+    from pydantic import ValidationError
+
+    from ui.api.models import ConsultationCreate
+
+    assert ConsultationCreate.model_validate_json('{"age": 0}').age == 0  # a newborn is a real age
+    assert ConsultationCreate.model_validate_json('{"age": 34}').age == 34
+    assert ConsultationCreate.model_validate_json('{"age": null}').age is None
+    for raw in ('{"age": false}', '{"age": true}', '{"age": "34"}', '{"age": 1.5}'):
+        with pytest.raises(ValidationError, match="age"):
+            ConsultationCreate.model_validate_json(raw)
+    with pytest.raises(ValidationError, match="age"):
+        ConsultationCreate(age=False)
+
+
+def test_age_zero_is_accepted(client: TestClient) -> None:
+    opened = start(client, age=0)
+    assert client.get(f"/v1/consultations/{opened['session_id']}").json()["age"] == 0
 
 
 def test_malformed_json_is_400(client: TestClient) -> None:

@@ -41,7 +41,8 @@ class ConsultationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message: MessageText | None = Field(default=None, examples=["I have had a fever and a cough for 3 days"])
-    age: int | None = Field(default=None, ge=0, le=130)
+    # Strict: JSON true/false (or "34") is not an age; lax mode would read false as 0, a newborn.
+    age: int | None = Field(default=None, ge=0, le=130, strict=True)
     sex: Literal["M", "F"] | None = None
     image_base64: str | None = Field(
         default=None, description="Optional PNG/JPEG/DICOM image, base64-encoded", max_length=40_000_000
