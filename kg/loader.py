@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
 BATCH = 500
-PACKS = ("core",)  # "hpo" (rare diseases via hpo3) is not available in this build
+PACKS = merge.PACKS  # "hpo" (rare diseases via hpo3) is not available in this build
 
 
 class CypherRunner(Protocol):
@@ -121,7 +121,7 @@ def load_graph(store: CypherRunner, *, packs: Sequence[str] = PACKS, force: bool
     checksum, sums = graph_checksum(packs)
     version = f"{SCHEMA_VERSION}.{checksum[:8]}"
     started = time.perf_counter()
-    content: GraphContent = merge.build_content()
+    content: GraphContent = merge.build_content(packs)
     report = LoadReport(
         version=version, checksum=checksum, sources=sums, packs=list(packs), merge=_merge_dict(content)
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -39,7 +40,14 @@ P_MIN, P_MAX = 0.01, 0.95
 # acute from chronic rhinosinusitis. Measured in docs/kg.md.
 P_UNLISTED_DDXPLUS_EVIDENCE = 0.1
 # Bump when a merge rule changes the loaded content, so stored graphs are refreshed.
-RULES_VERSION = 3
+RULES_VERSION = 4
+# Probabilities from the DDXPlus training statistics stay inside these bounds: "never seen in
+# training" is rare, not impossible, and "always" is nearly always.
+STAT_P_MIN, STAT_P_MAX = 0.005, 0.99
+TRAIN_STATS = "ddxplus-train-stats"
+CURATED_VALUES = "curated-values"
+# Optional knowledge packs (`build_content(packs=...)`); "core" is always loaded.
+PACKS = ("core", CURATED_VALUES, TRAIN_STATS)
 
 
 def _slug(text: str) -> str:
@@ -88,6 +96,7 @@ class DiseaseRecord:
     age_odds: list[float] = field(default_factory=list)
     sex_odds: list[float] = field(default_factory=list)
     rankable: bool = False  # has at least one HAS_FINDING edge
+    prior: float | None = None  # share of the catalogue's patients (DDXPlus training split)
 
     def props(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "id"}
@@ -112,6 +121,9 @@ class MergeReport:
     doid_only_diseases: int = 0
     indications_loaded: int = 0
     indications_unmatched: int = 0
+    train_stat_links: int = 0
+    curated_value_links: int = 0
+    equivalence_links: int = 0
     merged_pairs: list[str] = field(default_factory=list)
     unmatched_ddxplus_doid: list[str] = field(default_factory=list)
 
@@ -197,10 +209,11 @@ def _doid_icd(doid: str) -> list[str]:
 def _value_findings(ev: src.DdxEvidence) -> list[FindingRecord]:
     """One binary finding per non-default value of a categorical / multi-choice evidence
     (pain location "pharynx", travel "West Africa"): the unit a condition's value distribution
-    attaches to. No source ships such links; `medkg kg calibrate` learns them from records.
-    0-10 scales and yes/no-like evidences (one non-default value) get none."""
+    attaches to; 0-10 scales get one per level (intensity 7). Yes/no-like evidences (one
+    non-default value) get none. They are answered through their evidence's question ("where is
+    the pain?"), never asked one by one."""
     codes = [c for c in ev.values if c != ev.default_value]
-    if ev.data_type == "B" or len(codes) < 2 or all(str(c).isdigit() for c in ev.values):
+    if ev.data_type == "B" or len(codes) < 2:
         return []
     label = ev.name[0].upper() + ev.name[1:]
     return [
@@ -325,8 +338,10 @@ def _attach_symptom_ontology(findings: dict[str, FindingRecord], report: MergeRe
 
 
 @cache
-def build_content() -> GraphContent:
+def build_content(packs: Sequence[str] = PACKS) -> GraphContent:
+    """The merged graph; ``packs`` names the optional knowledge sources to include."""
     report = MergeReport()
+    train_stats = src.ddxplus_train_stats() if TRAIN_STATS in packs else None
     findings, slug_to_finding = _build_findings(report)
     finding_is_a = _attach_symptom_ontology(findings, report)
     detail_of = [  # value findings name their evidence in `value_of` instead
@@ -341,6 +356,7 @@ def build_content() -> GraphContent:
     diseases: dict[str, DiseaseRecord] = {}
     edges: dict[tuple[str, str], dict[str, Any]] = {}
     ddx_name_index: dict[str, str] = {}
+    symcat_disease: dict[str, str] = {}  # SymCat slug -> disease id (its own or a merged one)
     doid_to_disease: dict[str, str] = {}
     evidences = src.ddxplus_evidences()
 
@@ -378,6 +394,14 @@ def build_content() -> GraphContent:
             antecedent = eid in cond.antecedents or evidences[eid].kind in ("history", "risk_factor")
             p = DEFAULT_P_ANTECEDENT if antecedent else DEFAULT_P_SYMPTOM
             edges[(did, eid)] = {"d": did, "f": eid, "p": p, "source": "ddxplus", "p_source": "default"}
+        for fid, p in (train_stats.links.get(cond.key, {}) if train_stats else {}).items():
+            if fid not in findings:
+                raise ValueError(f"{TRAIN_STATS}: {cond.key!r} links unknown finding {fid!r}")
+            p = min(max(p, STAT_P_MIN), STAT_P_MAX)
+            edges[(did, fid)] = {"d": did, "f": fid, "p": p, "source": TRAIN_STATS, "p_source": TRAIN_STATS}
+            report.train_stat_links += 1
+        if train_stats and cond.key in train_stats.priors:
+            diseases[did].prior = train_stats.priors[cond.key]
     report.ddxplus_conditions = len(diseases)
 
     for sc in src.symcat_conditions().values():
@@ -409,13 +433,16 @@ def build_content() -> GraphContent:
                 doid_to_disease[doid] = target
         record.description = sc.description or None
         record.description_source = "symcat" if sc.description else None
+        symcat_disease[sc.slug] = target
         record.age_odds = [sc.age_odds.get(band, 1.0) for band, _, _ in src.AGE_BANDS]
         record.sex_odds = [sc.sex_odds["M"], sc.sex_odds["F"]]
         for slug, p in sc.symptoms.items():
             fid = slug_to_finding[slug]
             p = min(max(p, P_MIN), P_MAX)
             existing = edges.get((target, fid))
-            if existing is not None:
+            if existing is not None and existing["source"] == TRAIN_STATS:
+                existing["source"] = f"{TRAIN_STATS}+symcat"  # the measured p stands
+            elif existing is not None:
                 # SymCat percentages count patients naming the symptom as a reason for the
                 # visit, an underestimate of P(finding | disease): keep the larger value.
                 if p >= existing["p"]:
@@ -433,6 +460,18 @@ def build_content() -> GraphContent:
                     "p_source": p_source,
                 }
     report.symcat_conditions = len(src.symcat_conditions())
+    if CURATED_VALUES in packs:
+        ddxplus_disease = {r.ddxplus: did for did, r in diseases.items() if r.ddxplus}
+        measured = {
+            (d, f.partition(VALUE_SEPARATOR)[0]) for (d, f), e in edges.items() if e["source"] == TRAIN_STATS
+        }
+        report.curated_value_links = _add_curated_values(
+            edges,
+            findings,
+            {**ddxplus_disease, **{f"symcat:{k}": v for k, v in symcat_disease.items()}},
+            measured,
+        )
+        report.equivalence_links = _add_equivalences(edges, findings, slug_to_finding)
 
     # Disease Ontology: descriptions, hierarchy (ancestors of attached terms), indications.
     for record in diseases.values():
@@ -510,3 +549,76 @@ def build_content() -> GraphContent:
         sources=sources,
         report=report,
     )
+
+
+def _link(edges: dict[tuple[str, str], dict[str, Any]], d: str, f: str, p: float, source: str) -> bool:
+    """Add a link unless the pair is linked already; True when added. A link this same source
+    added before (an evidence or gate implied by several values) keeps the largest p."""
+    p = min(max(p, P_MIN), P_MAX)
+    existing = edges.get((d, f))
+    if existing is not None:
+        if existing["source"] == source and p > existing["p"]:
+            existing["p"] = p
+        return False
+    edges[(d, f)] = {"d": d, "f": f, "p": p, "source": source, "p_source": source}
+    return True
+
+
+def _add_curated_values(
+    edges: dict[tuple[str, str], dict[str, Any]],
+    findings: dict[str, FindingRecord],
+    disease_ids: dict[str, str],
+    measured: set[tuple[str, str]],
+) -> int:
+    """Links from value_knowledge.tsv: each value's p, plus the evidence and its gate question
+    (pain location needs pain) for a condition whose source did not link them. Evidences that
+    the training statistics measured for the condition keep the measured values only."""
+    added = 0
+    for row in src.curated_values():
+        did = disease_ids.get(row.condition)
+        if did is None:
+            raise ValueError(f"value_knowledge.tsv: unknown condition {row.condition!r}")
+        if (did, row.evidence) in measured:
+            continue
+        for code, p in row.levels():
+            fid = f"{row.evidence}{VALUE_SEPARATOR}{code}"
+            fid = fid if fid in findings else row.evidence  # yes/no-like evidences have no value findings
+            if fid not in findings:
+                raise ValueError(f"value_knowledge.tsv: unknown finding {fid!r}")
+            added += _link(edges, did, fid, p, CURATED_VALUES)
+            for base in (row.evidence, findings[row.evidence].parent):
+                if base and base != fid:
+                    added += _link(edges, did, base, max(p, 0.5), CURATED_VALUES)
+    return added
+
+
+def _add_equivalences(
+    edges: dict[tuple[str, str], dict[str, Any]],
+    findings: dict[str, FindingRecord],
+    slug_to_finding: dict[str, str],
+) -> int:
+    """Let a patient's own words reach the DDXPlus findings: a disease linked to any DDXPlus
+    finding that means "sore throat" (pain in the pharynx, a tonsil) gets a link to the SymCat
+    symptom at the largest of their p. Existing links are never changed.
+
+    The reverse (SymCat diseases with "headache" getting every head location) was measured and
+    dropped: it spreads one survey percentage over every value and drowned the DDXPlus
+    conditions' own value knowledge (docs/ddx.md)."""
+    targets: dict[str, list[str]] = defaultdict(list)
+    for row in src.finding_equivalences():
+        if row.finding not in findings:
+            raise ValueError(f"finding_equivalences.tsv: unknown finding {row.finding!r}")
+        if row.symcat_symptom in slug_to_finding:  # symptoms no SymCat condition uses have no finding
+            targets[slug_to_finding[row.symcat_symptom]].append(row.finding)
+    by_finding: dict[str, dict[str, float]] = defaultdict(dict)
+    for (d, f), edge in edges.items():
+        by_finding[f][d] = float(edge["p"])
+    added = 0
+    for symptom, equivalents in sorted(targets.items()):
+        linked: dict[str, float] = {}
+        for fid in equivalents:
+            for d, p in by_finding.get(fid, {}).items():
+                linked[d] = max(linked.get(d, 0.0), p)
+        for d, p in sorted(linked.items()):
+            added += _link(edges, d, symptom, p, "curated-equivalence")
+    return added

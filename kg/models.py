@@ -111,7 +111,7 @@ class Question(BaseModel):
 # question budget, or when no question gains the minimum information. The budget is a cap
 # per consultation, not a target: confident cases stop early, uncertain ones use more
 # questions (measured trade-off in docs/kg.md, "Stop rule").
-DEFAULT_POSTERIOR_THRESHOLD = 0.85
+DEFAULT_POSTERIOR_THRESHOLD = 0.95
 DEFAULT_MAX_QUESTIONS = 16
 DEFAULT_MIN_INFORMATION_GAIN = 0.01
 

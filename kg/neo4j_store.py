@@ -65,6 +65,7 @@ def _disease_concept(row: dict[str, Any]) -> DiseaseConcept:
         icd10=list(row.get("icd10") or []),
         severity=row.get("severity"),
         description=row.get("description"),
+        prior=row.get("prior"),
         sources=list(row.get("sources") or []),
     )
 
@@ -207,6 +208,7 @@ class Neo4jGraphStore:
                 severity=row.get("severity"),
                 icd10=list(row.get("icd10") or []),
                 sources=tuple(row.get("sources") or ()),
+                prior=row.get("prior"),
             )
             for row in disease_rows
         ]

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from functools import cache
 
-from kg.merge import build_content
+from kg.merge import PACKS, build_content
 from kg.models import FindingConcept
 from kg.scoring import DiagnosisModel, DiseaseMeta, FindingMeta
 
 
 @cache
-def offline_model() -> DiagnosisModel:
-    content = build_content()
+def offline_model(packs: tuple[str, ...] = PACKS) -> DiagnosisModel:
+    content = build_content(packs)
     findings = [
         FindingMeta(
             id=f.id,
@@ -45,7 +45,14 @@ def offline_model() -> DiagnosisModel:
     rankable = sorted((d for d in content.diseases.values() if d.rankable), key=lambda r: r.id)
     return DiagnosisModel(
         [
-            DiseaseMeta(id=d.id, name=d.name, severity=d.severity, icd10=d.icd10, sources=tuple(d.sources))
+            DiseaseMeta(
+                id=d.id,
+                name=d.name,
+                severity=d.severity,
+                icd10=d.icd10,
+                sources=tuple(d.sources),
+                prior=d.prior,
+            )
             for d in rankable
         ],
         findings,

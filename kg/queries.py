@@ -109,7 +109,8 @@ FINDINGS_BY_ID = f"MATCH (f:Finding) WHERE f.id IN $ids RETURN {_FINDING_FIELDS}
 
 _DISEASE_FIELDS = (
     "d.id AS id, d.name AS name, d.synonyms AS synonyms, d.icd10 AS icd10, d.severity AS severity, "
-    "d.description AS description, d.sources AS sources, d.age_odds AS age_odds, d.sex_odds AS sex_odds"
+    "d.description AS description, d.sources AS sources, d.age_odds AS age_odds, d.sex_odds AS sex_odds, "
+    "d.prior AS prior"
 )
 DISEASES_RANKABLE = f"MATCH (d:Disease) WHERE d.rankable = true RETURN {_DISEASE_FIELDS} ORDER BY id"
 DISEASES_BY_ID = f"MATCH (d:Disease) WHERE d.id IN $ids RETURN {_DISEASE_FIELDS} ORDER BY id"

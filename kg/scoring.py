@@ -47,6 +47,10 @@ MIN_RISK_ODDS = 0.05
 SEVERE_AT_MOST = 2  # DDXPlus severity 1-2 = severe
 VOCABULARIES = ("ddxplus", "symcat")  # sources whose patients describe findings in their own terms
 VALUE_GAIN_SAMPLES = 64  # Monte Carlo answers per value question
+# Naive Bayes multiplies correlated findings as if independent (pain, its location, its
+# character...) and is overconfident: every log-likelihood counts 1/T. T = 2 was chosen on
+# DDXPlus *training* patients (train_sample_en_500, docs/ddx.md), never on validation or test.
+LIKELIHOOD_TEMPERATURE = 2.0
 
 
 def leak_for(kind: str, leak_symptom: float = LEAK_SYMPTOM, leak_history: float = LEAK_HISTORY) -> float:
@@ -75,6 +79,7 @@ class DiseaseMeta:
     severity: int | None
     icd10: list[str]
     sources: tuple[str, ...] = ()
+    prior: float | None = None  # share of its catalogue's patients, where a source measured it
 
 
 @dataclass
@@ -120,7 +125,11 @@ class DiagnosisModel:
         leak_history: float = LEAK_HISTORY,
         impute_unknown: bool = False,
         catalogue_prior: bool = True,
+        temperature: float = LIKELIHOOD_TEMPERATURE,
     ) -> None:
+        if temperature <= 0:
+            raise ValueError("temperature must be > 0")
+        self.temperature = temperature
         self.diseases = list(diseases)
         self.findings = list(findings)
         self.disease_index = {d.id: i for i, d in enumerate(self.diseases)}
@@ -198,6 +207,7 @@ class DiagnosisModel:
             leak_symptom=float(self.leak_symptom),
             leak_history=float(self.leak_history),
             catalogue_prior=False,
+            temperature=self.temperature,
         )
         sub.log_base = self.log_base[rows]
         sub.log_age = self.log_age[rows]
@@ -277,7 +287,7 @@ class DiagnosisModel:
             rows = np.flatnonzero(self.linked[:, present_cols].any(axis=1))
         else:
             rows = np.arange(len(self.diseases))
-        scores = self.log_prior(evidence.age, evidence.sex)[rows]
+        scores = np.zeros(rows.size)
         for cols, present in ((resolved.present, True), (resolved.absent, False)):
             for j, confidence in cols:
                 p = self.P[rows, j]
@@ -287,12 +297,14 @@ class DiagnosisModel:
                     # Soft evidence: the observation is right with probability `confidence`.
                     like = p if present else 1.0 - p
                     scores = scores + np.log(confidence * like + (1.0 - confidence) * (1.0 - like))
+        scores = self.log_prior(evidence.age, evidence.sex)[rows] + scores / self.temperature
         probs = _softmax(scores)
         return Posterior(rows=rows, log_scores=scores, probs=probs, evidence=resolved)
 
     # ------------------------------------------------------------------ questions
     def question_candidates(self, posterior: Posterior, top_candidates: int) -> NDArray[np.int64]:
-        """Findings linked to the top candidates, not asked, whose gate question (if any) is present."""
+        """Findings linked to the top candidates, not asked, whose gate question (if any) is
+        present; value findings only through their evidence ("where is the pain?")."""
         if posterior.rows.size == 0:
             return np.zeros(0, dtype=np.int64)
         order = np.argsort(-posterior.probs, kind="stable")[:top_candidates]
@@ -302,6 +314,7 @@ class DiagnosisModel:
             j
             for j in cols
             if j not in posterior.evidence.asked
+            and self.value_of_col[j] < 0  # values are heard through their evidence's question
             and (self.parent_col[j] < 0 or self.parent_col[j] in posterior.evidence.present_cols)
         ]
         return np.asarray(keep, dtype=np.int64)
@@ -366,7 +379,7 @@ class DiagnosisModel:
             + (~named).astype(float) @ np.log1p(-p_values).T,
             np.log1p(-p_base)[None, :],
         )
-        log_post = np.log(np.maximum(probs, 1e-300))[None, :] + log_like
+        log_post = np.log(np.maximum(probs, 1e-300))[None, :] + log_like / self.temperature
         log_post -= log_post.max(axis=1, keepdims=True)
         post = np.exp(log_post)
         post /= post.sum(axis=1, keepdims=True)
@@ -488,7 +501,8 @@ class DiagnosisModel:
 
 
 def _catalogue_log_prior(diseases: Sequence[DiseaseMeta]) -> FloatArray:
-    """Equal prior mass per source catalogue, uniform within each (a merged disease sums both).
+    """Equal prior mass per source catalogue, spread within each by measured shares where known
+    and uniformly otherwise (a merged disease sums both).
 
     No source gives prevalences for all diseases. A uniform prior per disease would hand the
     801 SymCat conditions 94% of the mass against DDXPlus's 49 by count alone; an equal split
@@ -499,10 +513,14 @@ def _catalogue_log_prior(diseases: Sequence[DiseaseMeta]) -> FloatArray:
     if not present:
         return np.zeros(len(diseases))
     mass = np.zeros(len(diseases))
-    for i, d in enumerate(diseases):
-        for c in present:
-            if c in d.sources:
-                mass[i] += 1.0 / (len(present) * sizes[c])
+    for c in present:
+        members = [i for i, d in enumerate(diseases) if c in d.sources]
+        # Within a catalogue: its measured shares (DDXPlus training patients) where known,
+        # the members without one getting the average share.
+        shares = np.array([diseases[i].prior or np.nan for i in members], dtype=float)
+        known = ~np.isnan(shares)
+        shares[~known] = shares[known].mean() if known.any() else 1.0
+        mass[members] += shares / shares.sum() / len(present)
     mass[mass == 0] = mass[mass > 0].min() if (mass > 0).any() else 1.0
     return np.log(mass / mass.sum())
 

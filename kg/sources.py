@@ -29,6 +29,8 @@ SOURCE_FILES: dict[str, tuple[str, ...]] = {
     "symp": ("symp.obo.gz",),
     "pharmacotherapydb": ("pharmacotherapydb_indications.tsv",),
     "curation": ("red_flags.tsv",),
+    "curated-values": ("value_knowledge.tsv", "finding_equivalences.tsv"),
+    "ddxplus-train-stats": ("ddxplus_train_stats.tsv",),
 }
 
 SOURCE_INFO: dict[str, dict[str, str]] = {
@@ -61,6 +63,18 @@ SOURCE_INFO: dict[str, dict[str, str]] = {
         "version": "1.0",
         "license": "CC0-1.0",
         "url": "https://github.com/dhimmel/indications",
+    },
+    "curated-values": {
+        "name": "medkg value curation",
+        "version": "1",
+        "license": "Apache-2.0 (medkg)",
+        "url": "https://github.com/medkg/medkg",
+    },
+    "ddxplus-train-stats": {
+        "name": "DDXPlus training-split statistics",
+        "version": "Casande-RL BED stats 4 + 598 training patients",
+        "license": "CC-BY-4.0 (DDXPlus data); MIT (Casande-RL code)",
+        "url": "https://github.com/mila-iqia/Casande-RL",
     },
     "curation": {
         "name": "medkg curation",
@@ -367,3 +381,65 @@ def indications() -> list[Indication]:
 def red_flags() -> dict[str, str]:
     """Finding id (E_xx) or symptom name -> why it is a red flag."""
     return {row[0]: row[1] for row in _tsv_rows("red_flags.tsv")}
+
+
+# ----------------------------------------------------------------------------- DDXPlus statistics
+@dataclass
+class DdxTrainStats:
+    """P(finding | condition) from DDXPlus training patients, per English condition key."""
+
+    priors: dict[str, float]
+    links: dict[str, dict[str, float]]  # condition key -> finding id (E_xx, E_xx_@_V_yy) -> p
+
+
+@cache
+def ddxplus_train_stats() -> DdxTrainStats:
+    priors: dict[str, float] = {}
+    links: dict[str, dict[str, float]] = {}
+    for condition, finding, p, *_ in _tsv_rows("ddxplus_train_stats.tsv"):
+        if finding == "prior":
+            priors[condition] = float(p)
+        else:
+            links.setdefault(condition, {})[finding] = float(p)
+    return DdxTrainStats(priors=priors, links=links)
+
+
+# ----------------------------------------------------------------------------- curated values
+@dataclass(frozen=True)
+class CuratedValue:
+    """One reviewed row of value_knowledge.tsv: P(condition's patient reports this value)."""
+
+    condition: str  # DDXPlus condition key, or "symcat:<slug>"
+    evidence: str
+    value: str  # a value code, a scale level "7" or an inclusive range "6-9"
+    p: float
+    rationale: str
+
+    def levels(self) -> list[tuple[str, float]]:
+        """(value code, p) per value: a scale range spreads its p evenly over its levels."""
+        low, sep, high = self.value.partition("-")
+        if sep and low.isdigit() and high.isdigit():
+            codes = [str(level) for level in range(int(low), int(high) + 1)]
+            return [(code, self.p / len(codes)) for code in codes]
+        return [(self.value, self.p)]
+
+
+@dataclass(frozen=True)
+class FindingEquivalence:
+    """A SymCat symptom meaning the same as a DDXPlus finding (sore throat = pain in the pharynx)."""
+
+    symcat_symptom: str
+    finding: str
+    rationale: str
+
+
+@cache
+def curated_values() -> list[CuratedValue]:
+    rows = [row for row in _tsv_rows("value_knowledge.tsv") if row[0] != "condition"]
+    return [CuratedValue(r[0], r[1], r[2], float(r[3]), r[4]) for r in rows]
+
+
+@cache
+def finding_equivalences() -> list[FindingEquivalence]:
+    rows = [row for row in _tsv_rows("finding_equivalences.tsv") if row[0] != "symcat_symptom"]
+    return [FindingEquivalence(r[0], r[1], r[2]) for r in rows]

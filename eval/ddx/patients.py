@@ -3,7 +3,9 @@
 Columns: AGE, SEX, PATHOLOGY, EVIDENCES (a Python-list string of evidence codes, with
 ``_@_value`` for categorical and multi-choice ones, e.g. ``E_55_@_V_89``, ``E_56_@_7``),
 INITIAL_EVIDENCE, DIFFERENTIAL_DIAGNOSIS (a Python-list string of ``[pathology, probability]``).
-The official test set has ~134k rows, so reading streams and stops at ``limit``.
+The official test set has ~134k rows, so reading streams and stops at ``limit``. Files of the
+original French release (codes like ``douleurxx_endroitducorps_@_pharynx``, French pathology
+names) are read too: their codes are translated to the English release's.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TextIO
 
+from kg.ddxplus_release import french_codes
 from kg.models import VALUE_SEPARATOR
 
 REQUIRED_COLUMNS = ("AGE", "SEX", "PATHOLOGY", "EVIDENCES", "INITIAL_EVIDENCE", "DIFFERENTIAL_DIAGNOSIS")
@@ -99,10 +102,12 @@ def parse_row(row: dict[str, str], row_id: str) -> Patient:
     pathology = (row["PATHOLOGY"] or "").strip()
     if not pathology:
         raise ValueError("PATHOLOGY is empty")
-    evidences = parse_evidences(row["EVIDENCES"] or "[]")
     initial = (row["INITIAL_EVIDENCE"] or "").strip()
     if not initial:
         raise ValueError("INITIAL_EVIDENCE is empty")
+    codes = french_codes()  # the original French release's codes read as the English ones
+    evidences = tuple(codes.evidence(c) for c in parse_evidences(row["EVIDENCES"] or "[]"))
+    initial = codes.evidence(initial)
     return Patient(
         id=row_id,
         age=max(0, min(age, 130)),

@@ -28,7 +28,7 @@ def _finding(
     )
 
 
-def _model() -> DiagnosisModel:
+def _model(temperature: float = 1.0) -> DiagnosisModel:
     diseases = [DiseaseMeta(id=f"d{i}", name=f"disease {i}", severity=i + 1, icd10=[]) for i in range(4)]
     findings = [_finding(f"f{j}") for j in range(5)]
     findings.append(_finding("g1", parent="f0", default="0"))
@@ -49,7 +49,26 @@ def _model() -> DiagnosisModel:
         edges,
         age_odds={"d3": [0.0, 0.1, 1, 1, 1, 1, 3.0, 3.0]},
         sex_odds={"d1": [2.0, 0.5]},
+        temperature=temperature,
     )
+
+
+def test_temperature_divides_the_log_likelihoods_not_the_prior() -> None:
+    """Naive Bayes double counts correlated findings; T = 2 halves each log-likelihood. The
+    ranking stays; the probabilities flatten."""
+    evidence = _ev(("f0", True), ("f1", False), sex="M")
+    sharp, tempered = _model(1.0).posterior(evidence), _model(2.0).posterior(evidence)
+    assert list(np.argsort(-sharp.probs)) == list(np.argsort(-tempered.probs))
+    assert tempered.probs.max() < sharp.probs.max()
+    model = _model(2.0)
+    prior = model.log_prior(None, "M")[tempered.rows]
+    like = {"d0": math.log(0.9) + math.log(0.4), "d1": math.log(0.5) + math.log(0.99)}
+    for k, r in enumerate(tempered.rows):
+        did = model.diseases[int(r)].id
+        if did in like:
+            assert tempered.log_scores[k] == pytest.approx(prior[k] + like[did] / 2.0)
+    with pytest.raises(ValueError):
+        _model(0.0)
 
 
 def _ev(*obs: tuple[str, bool | None], age: int | None = None, sex: Sex | None = None) -> Evidence:
@@ -229,7 +248,7 @@ def _two_vocabulary_model() -> DiagnosisModel:
     edges = [("d0", "a0", 0.9, "t"), ("d1", "a0", 0.9, "t")]
     edges += [("d0", f, 0.8, "t") for f in ("ddx", "sym", "sym2")]
     edges += [("d1", f, 0.2, "t") for f in ("ddx", "sym", "sym2")]
-    return DiagnosisModel(diseases, findings, edges, catalogue_prior=False)
+    return DiagnosisModel(diseases, findings, edges, catalogue_prior=False, temperature=1.0)
 
 
 def test_answerability_learns_which_vocabulary_the_patient_can_answer() -> None:
@@ -282,7 +301,7 @@ def _valued_model(with_value_links: bool = True) -> DiagnosisModel:
     edges = [(d, f, 0.9, "t") for d in ("d0", "d1") for f in ("pain", "loc")] + [("d2", "x", 0.9, "t")]
     if with_value_links:
         edges += [("d0", "loc_@_a", 0.85, "t"), ("d1", "loc_@_b", 0.85, "t")]
-    return DiagnosisModel(diseases, findings, edges, catalogue_prior=False)
+    return DiagnosisModel(diseases, findings, edges, catalogue_prior=False, temperature=1.0)
 
 
 def _loc(*values: str, present: bool = True) -> list[Observation]:

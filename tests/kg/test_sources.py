@@ -66,7 +66,15 @@ def test_merge_report_and_ids() -> None:
     assert not content.findings["E_150"].red_flag
     # Edges: probabilities inside (0, 1), DDXPlus links defaulted, SymCat ones from percentages.
     assert all(0 < e["p"] < 1 for e in content.has_finding)
-    assert {e["source"] for e in content.has_finding} == {"ddxplus", "symcat", "ddxplus+symcat"}
+    assert {e["source"] for e in content.has_finding} == {
+        "ddxplus",
+        "symcat",
+        "ddxplus+symcat",
+        "ddxplus-train-stats",
+        "ddxplus-train-stats+symcat",
+        "curated-values",
+        "curated-equivalence",
+    }
 
 
 def test_hierarchy_batches_never_repeat_a_node() -> None:

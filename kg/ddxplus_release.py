@@ -1,0 +1,65 @@
+"""DDXPlus release codes: the French release's evidence/value/condition codes in English terms.
+
+DDXPlus shipped first with French codes (``douleurxx_endroitducorps_@_pharynx``, pathology
+``Pharyngite virale``), then with English ones (``E_55_@_V_137``, ``Viral pharyngitis``). The
+graph uses the English codes; ``kg/data/ddxplus_french_codes.tsv`` (built by ``kg.build_ddxplus``
+from the two releases' definition files, matched on the French question text and the
+value meanings) lets records and statistics in the French codes be read too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from kg.models import VALUE_SEPARATOR
+from kg.sources import DATA_DIR, _tsv_rows
+
+FRENCH_CODES_FILE = "ddxplus_french_codes.tsv"
+
+
+class UnknownCodeError(ValueError):
+    """A record names a code neither release defines."""
+
+
+@dataclass(frozen=True)
+class FrenchCodes:
+    evidences: dict[str, str]  # French evidence name -> English E_xx
+    values: dict[tuple[str, str], str]  # (English E_xx, French value code) -> English value code
+    conditions: dict[str, str]  # French condition name -> English condition key
+
+    def evidence(self, code: str) -> str:
+        """An evidence code of either release (``fievre``, ``trav1_@_N``) in English codes."""
+        base, sep, value = code.partition(VALUE_SEPARATOR)
+        english = base if base.startswith("E_") else self.evidences.get(base)
+        if english is None:
+            raise UnknownCodeError(f"unknown DDXPlus evidence code {base!r}")
+        if not sep:
+            return english
+        if value.startswith("V_") or value.isdigit():
+            return f"{english}{VALUE_SEPARATOR}{value}"
+        mapped = self.values.get((english, value))
+        if mapped is None:
+            raise UnknownCodeError(f"unknown value {value!r} of DDXPlus evidence {base!r}")
+        return f"{english}{VALUE_SEPARATOR}{mapped}"
+
+    def condition(self, name: str) -> str:
+        """An English condition key from a French or English pathology name."""
+        return self.conditions.get(name, name)
+
+
+@cache
+def french_codes() -> FrenchCodes:
+    evidences: dict[str, str] = {}
+    values: dict[tuple[str, str], str] = {}
+    conditions: dict[str, str] = {}
+    for kind, french, english, *rest in _tsv_rows(FRENCH_CODES_FILE):
+        if kind == "evidence":
+            evidences[french] = english
+        elif kind == "value":
+            values[(rest[0], french)] = english
+        elif kind == "condition":
+            conditions[french] = english
+    if not (DATA_DIR / FRENCH_CODES_FILE).exists() or not evidences:
+        raise FileNotFoundError(f"{FRENCH_CODES_FILE} is missing or empty in {DATA_DIR}")
+    return FrenchCodes(evidences=evidences, values=values, conditions=conditions)
