@@ -15,8 +15,8 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,9 @@ def run_file(path: Path, packs: tuple[str, ...], limit: int | None, config: Inqu
         "file": path.name,
         "patients": len(patients),
         "summary": asdict(summary),
-        "top_confusions": [{"truth": t, "predicted": p, "patients": n} for (t, p), n in confusions.most_common(12)],
+        "top_confusions": [
+            {"truth": t, "predicted": p, "patients": n} for (t, p), n in confusions.most_common(12)
+        ],
     }
 
 

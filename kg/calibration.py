@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -59,6 +60,25 @@ class CalibrationReport(BaseModel):
     updated: int
     created: int
     strength: float
+
+
+def records_fingerprint(path: Path | str) -> str:
+    """SHA-256 (first 16 hex) of a records file's bytes, kept in the calibration label so that an
+    evaluation can refuse the very records the graph learned from."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def calibration_label(path: Path | str, patients: int) -> str:
+    return f"{Path(path).name} sha256:{records_fingerprint(path)}: {patients} patients"
+
+
+def calibrated_on(label: str | None, path: Path | str) -> bool:
+    """True when the graph's calibration label names this very file (by content, not name)."""
+    return bool(label) and f"sha256:{records_fingerprint(path)}" in str(label)
 
 
 def estimate_links(

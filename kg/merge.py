@@ -73,6 +73,7 @@ class FindingRecord:
     symcat: str | None = None
     symp: str | None = None
     value_of: str | None = None  # a value finding ("pain location: pharynx") of this evidence
+    same_as: list[str] = field(default_factory=list)  # DDXPlus findings saying the same (curated)
 
     def props(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "id"}
@@ -123,7 +124,7 @@ class MergeReport:
     indications_unmatched: int = 0
     train_stat_links: int = 0
     curated_value_links: int = 0
-    equivalence_links: int = 0
+    equivalences: int = 0
     merged_pairs: list[str] = field(default_factory=list)
     unmatched_ddxplus_doid: list[str] = field(default_factory=list)
 
@@ -440,7 +441,7 @@ def build_content(packs: Sequence[str] = PACKS) -> GraphContent:
             fid = slug_to_finding[slug]
             p = min(max(p, P_MIN), P_MAX)
             existing = edges.get((target, fid))
-            if existing is not None and existing["source"] == TRAIN_STATS:
+            if existing is not None and existing["source"].startswith(TRAIN_STATS):
                 existing["source"] = f"{TRAIN_STATS}+symcat"  # the measured p stands
             elif existing is not None:
                 # SymCat percentages count patients naming the symptom as a reason for the
@@ -471,7 +472,7 @@ def build_content(packs: Sequence[str] = PACKS) -> GraphContent:
             {**ddxplus_disease, **{f"symcat:{k}": v for k, v in symcat_disease.items()}},
             measured,
         )
-        report.equivalence_links = _add_equivalences(edges, findings, slug_to_finding)
+        report.equivalences = _add_equivalences(findings, slug_to_finding)
 
     # Disease Ontology: descriptions, hierarchy (ancestors of attached terms), indications.
     for record in diseases.values():
@@ -592,33 +593,20 @@ def _add_curated_values(
     return added
 
 
-def _add_equivalences(
-    edges: dict[tuple[str, str], dict[str, Any]],
-    findings: dict[str, FindingRecord],
-    slug_to_finding: dict[str, str],
-) -> int:
-    """Let a patient's own words reach the DDXPlus findings: a disease linked to any DDXPlus
-    finding that means "sore throat" (pain in the pharynx, a tonsil) gets a link to the SymCat
-    symptom at the largest of their p. Existing links are never changed.
+def _add_equivalences(findings: dict[str, FindingRecord], slug_to_finding: dict[str, str]) -> int:
+    """Let a patient's own words reach the DDXPlus findings: "sore throat" gets ``same_as`` =
+    pain in the pharynx / a tonsil, and the scorer reads "sore throat: yes" as satisfied by any
+    of them (kg.scoring). Returns the number of pairs.
 
-    The reverse (SymCat diseases with "headache" getting every head location) was measured and
-    dropped: it spreads one survey percentage over every value and drowned the DDXPlus
-    conditions' own value knowledge (docs/ddx.md)."""
-    targets: dict[str, list[str]] = defaultdict(list)
+    Copying links instead was measured and dropped (docs/ddx.md): SymCat diseases with
+    "headache" getting every head location drowned the DDXPlus conditions' own value knowledge,
+    and DDXPlus's own "sore throat" question (E_97) is a different finding for its patients."""
+    pairs = 0
     for row in src.finding_equivalences():
         if row.finding not in findings:
             raise ValueError(f"finding_equivalences.tsv: unknown finding {row.finding!r}")
-        if row.symcat_symptom in slug_to_finding:  # symptoms no SymCat condition uses have no finding
-            targets[slug_to_finding[row.symcat_symptom]].append(row.finding)
-    by_finding: dict[str, dict[str, float]] = defaultdict(dict)
-    for (d, f), edge in edges.items():
-        by_finding[f][d] = float(edge["p"])
-    added = 0
-    for symptom, equivalents in sorted(targets.items()):
-        linked: dict[str, float] = {}
-        for fid in equivalents:
-            for d, p in by_finding.get(fid, {}).items():
-                linked[d] = max(linked.get(d, 0.0), p)
-        for d, p in sorted(linked.items()):
-            added += _link(edges, d, symptom, p, "curated-equivalence")
-    return added
+        symptom = slug_to_finding.get(row.symcat_symptom)
+        if symptom is not None and row.finding != symptom:  # unused symptoms have no finding
+            findings[symptom].same_as.append(row.finding)
+            pairs += 1
+    return pairs

@@ -128,6 +128,7 @@ class GraphStats(BaseModel):
     relations: dict[str, int]
     version: str | None = None
     checksum: str | None = None
+    calibration: str | None = None  # what `medkg kg calibrate` learned from, if it ran
 
 
 class Treatment(BaseModel):

@@ -144,12 +144,14 @@ class Neo4jGraphStore:
             for label in row["labels"] or ["(none)"]:
                 labels[label] = labels.get(label, 0) + int(row["n"])
         relations = {row["type"]: int(row["n"]) for row in self.run(q.RELATION_COUNTS)}
-        version, checksum = self.version()
+        rows = self.run(q.VERSION)
+        current = rows[0] if rows else {}
         return GraphStats(
             labels=dict(sorted(labels.items())),
             relations=dict(sorted(relations.items())),
-            version=version,
-            checksum=checksum,
+            version=current.get("version"),
+            checksum=current.get("checksum"),
+            calibration=current.get("calibration"),
         )
 
     def findings(self, ids: Sequence[str] | None = None) -> list[FindingConcept]:
@@ -197,6 +199,7 @@ class Neo4jGraphStore:
                 parent=row.get("parent"),
                 red_flag=bool(row.get("red_flag")),
                 sources=tuple(row.get("sources") or ()),
+                same_as=tuple(row.get("same_as") or ()),
                 concept=_finding_concept(row),
             )
             for row in finding_rows

@@ -27,6 +27,7 @@ def offline_model(packs: tuple[str, ...] = PACKS) -> DiagnosisModel:
             parent=f.parent,
             red_flag=f.red_flag,
             sources=tuple(f.sources),
+            same_as=tuple(f.same_as),
             concept=FindingConcept(
                 id=f.id,
                 name=f.name,

@@ -102,7 +102,7 @@ _FINDING_FIELDS = (
     "f.id AS id, f.name AS name, f.synonyms AS synonyms, f.kind AS kind, f.question AS question, "
     "f.value_type AS value_type, f.value_codes AS value_codes, f.value_names AS value_names, "
     "f.default_value AS default_value, f.parent AS parent, f.red_flag AS red_flag, f.sources AS sources, "
-    "f.value_of AS value_of"
+    "f.value_of AS value_of, f.same_as AS same_as"
 )
 FINDINGS_ALL = f"MATCH (f:Finding) RETURN {_FINDING_FIELDS} ORDER BY id"
 FINDINGS_BY_ID = f"MATCH (f:Finding) WHERE f.id IN $ids RETURN {_FINDING_FIELDS} ORDER BY id"

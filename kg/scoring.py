@@ -70,6 +70,7 @@ class FindingMeta:
     red_flag: bool
     concept: FindingConcept
     sources: tuple[str, ...] = ()
+    same_as: tuple[str, ...] = ()  # findings that say the same in another vocabulary
 
 
 @dataclass
@@ -91,6 +92,9 @@ class ResolvedEvidence:
     values: dict[int, str] = field(default_factory=dict)
     asked: set[int] = field(default_factory=set)  # answered or implied by an absent gate question
     present_cols: set[int] = field(default_factory=set)
+    # A present finding said in words that other findings say too ("sore throat" = pain in the
+    # pharynx or a tonsil): satisfied by whichever of the columns the disease explains best.
+    any_of: list[tuple[NDArray[np.int64], float]] = field(default_factory=list)
 
 
 @dataclass
@@ -180,6 +184,11 @@ class DiagnosisModel:
                 self.value_of_col[j] = base
                 self.value_code[j] = f.id.rpartition(VALUE_SEPARATOR)[2]
                 self.value_cols.setdefault(base, {})[self.value_code[j]] = j
+        self.same_as: dict[int, NDArray[np.int64]] = {}
+        for j, f in enumerate(self.findings):
+            targets = [self.finding_index[t] for t in f.same_as if t in self.finding_index]
+            if targets:
+                self.same_as[j] = np.asarray([j, *targets], dtype=np.int64)
         # Log prior: uniform base (no source gives prevalences for all diseases) times the
         # SymCat age and sex odds ratios where known.
         self.log_base = _catalogue_log_prior(self.diseases) if catalogue_prior else np.zeros(n_d)
@@ -263,14 +272,24 @@ class DiagnosisModel:
         absent = {j for j, (present, _) in state.items() if not present}
         implied = {int(j) for j in np.flatnonzero(np.isin(self.parent_col, list(absent)))}
         implied |= {c for j in absent for c in self.value_cols.get(j, {}).values()}
+        answered = {int(self.value_of_col[j]) for j in state if self.value_of_col[j] >= 0} | set(state)
         for j, (present, confidence) in state.items():
             if j in implied:
                 continue
-            (resolved.present if present else resolved.absent).append((j, confidence))
+            group = self.same_as.get(j) if present else None
+            if group is not None and not any(self._evidence_of(int(c)) in answered for c in group[1:]):
+                resolved.any_of.append((group, confidence))
+            else:
+                (resolved.present if present else resolved.absent).append((j, confidence))
             if present:
                 resolved.present_cols.add(j)
         resolved.asked |= implied
         return resolved
+
+    def _evidence_of(self, j: int) -> int:
+        """The evidence a value finding belongs to, or the finding itself."""
+        base = int(self.value_of_col[j])
+        return base if base >= 0 else j
 
     def log_prior(self, age: int | None, sex: str | None) -> FloatArray:
         prior = self.log_base.copy()
@@ -282,7 +301,7 @@ class DiagnosisModel:
 
     def posterior(self, evidence: Evidence) -> Posterior:
         resolved = self.resolve(evidence)
-        present_cols = [j for j, _ in resolved.present]
+        present_cols = [j for j, _ in resolved.present] + [int(c) for g, _ in resolved.any_of for c in g]
         if present_cols:
             rows = np.flatnonzero(self.linked[:, present_cols].any(axis=1))
         else:
@@ -297,6 +316,9 @@ class DiagnosisModel:
                     # Soft evidence: the observation is right with probability `confidence`.
                     like = p if present else 1.0 - p
                     scores = scores + np.log(confidence * like + (1.0 - confidence) * (1.0 - like))
+        for group, confidence in resolved.any_of:
+            like = self.P[np.ix_(rows, group)].max(axis=1)
+            scores = scores + np.log(confidence * like + (1.0 - confidence) * (1.0 - like))
         scores = self.log_prior(evidence.age, evidence.sex)[rows] + scores / self.temperature
         probs = _softmax(scores)
         return Posterior(rows=rows, log_scores=scores, probs=probs, evidence=resolved)
@@ -447,6 +469,10 @@ class DiagnosisModel:
     def _ranked(self, i: int, prob: float, log_score: float, ev: ResolvedEvidence) -> RankedDisease:
         d = self.diseases[i]
         supporting = [self._link(i, j, True, ev) for j, _ in ev.present if self.linked[i, j]]
+        for group, _ in ev.any_of:  # the column that explains the patient's words best
+            best = int(group[np.argmax(self.P[i, group])])
+            if self.linked[i, best]:
+                supporting.append(self._link(i, best, True, ev))
         contradicting = [self._link(i, j, False, ev) for j, _ in ev.absent if self.linked[i, j]]
         contradicting += [
             self._link(i, j, True, ev)

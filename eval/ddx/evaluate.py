@@ -13,6 +13,7 @@ from eval.ddx.patients import read_patients
 from eval.ddx.policies import InquiryConfig
 from eval.ddx.runner import DdxRun, Progress, evaluate
 from eval.ddx.setup import build_policies, graph_and_settings
+from kg.calibration import calibrated_on
 from kg.store import GraphStore
 
 DEFAULT_POLICIES = ("full", "baseline", "random", "none")
@@ -31,6 +32,12 @@ def evaluate_with_store(
     posterior_threshold: float | None = None,
     progress: Progress | None = None,
 ) -> DdxRun:
+    if calibrated_on(store.stats().calibration, patients_file):
+        raise ValueError(
+            f"the graph was calibrated on {Path(patients_file).name}: scoring the records it learned "
+            "from would overstate accuracy. Evaluate on other patients, or restore the shipped graph "
+            "with `medkg kg load --force`."
+        )
     definitions = load_definitions()
     patients = read_patients(patients_file, limit)
     if not patients:

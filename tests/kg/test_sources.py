@@ -73,7 +73,6 @@ def test_merge_report_and_ids() -> None:
         "ddxplus-train-stats",
         "ddxplus-train-stats+symcat",
         "curated-values",
-        "curated-equivalence",
     }
 
 

@@ -11,7 +11,7 @@ import typer
 
 from assistant.settings import Settings, load_settings
 from kg import GraphError, Neo4jGraphStore, connect, load_graph
-from kg.calibration import DEFAULT_STRENGTH, calibrate_graph
+from kg.calibration import DEFAULT_STRENGTH, calibrate_graph, calibration_label
 
 kg_app = typer.Typer(
     help="Knowledge graph: load the shipped sources, show counts, calibrate from patient records.",
@@ -120,7 +120,7 @@ def calibrate_command(
             counted = count_conditions(iter_patients(patients, limit), mapper, definitions)
             if not counted.counts:
                 _fail(f"no patient in {patients} has a condition the graph knows")
-            label = f"{patients.name}: {counted.patients} patients"
+            label = calibration_label(patients, counted.patients)
             report = calibrate_graph(store, counted.counts, label=label, strength=strength)
     except (GraphError, PatientFileError) as exc:
         _fail(str(exc))
