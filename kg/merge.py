@@ -46,6 +46,11 @@ RULES_VERSION = 4
 STAT_P_MIN, STAT_P_MAX = 0.005, 0.99
 TRAIN_STATS = "ddxplus-train-stats"
 CURATED_VALUES = "curated-values"
+# Where the training statistics measured a condition's evidence, a curated (textbook) value
+# keeps this share of its p: DDXPlus's simulator never produces some values clinicians see, and
+# a patient reporting one should not rule the condition out. Chosen on training patients and on
+# generated "clinical" patients (docs/ddx.md): no loss on the first, +0.10 top-1 on the second.
+CURATED_WEIGHT_WHERE_MEASURED = 0.25
 # Optional knowledge packs (`build_content(packs=...)`); "core" is always loaded.
 PACKS = ("core", CURATED_VALUES, TRAIN_STATS)
 
@@ -572,20 +577,25 @@ def _add_curated_values(
     measured: set[tuple[str, str]],
 ) -> int:
     """Links from value_knowledge.tsv: each value's p, plus the evidence and its gate question
-    (pain location needs pain) for a condition whose source did not link them. Evidences that
-    the training statistics measured for the condition keep the measured values only."""
+    (pain location needs pain) for a condition whose source did not link them. Where the
+    training statistics measured the evidence, a curated value only raises a measured p to
+    CURATED_WEIGHT_WHERE_MEASURED x its curated p (or adds it at that p)."""
     added = 0
     for row in src.curated_values():
         did = disease_ids.get(row.condition)
         if did is None:
             raise ValueError(f"value_knowledge.tsv: unknown condition {row.condition!r}")
-        if (did, row.evidence) in measured:
-            continue
+        weight = CURATED_WEIGHT_WHERE_MEASURED if (did, row.evidence) in measured else 1.0
         for code, p in row.levels():
+            p *= weight
             fid = f"{row.evidence}{VALUE_SEPARATOR}{code}"
             fid = fid if fid in findings else row.evidence  # yes/no-like evidences have no value findings
             if fid not in findings:
                 raise ValueError(f"value_knowledge.tsv: unknown finding {fid!r}")
+            measured_link = edges.get((did, fid))
+            if measured_link is not None and measured_link["source"].startswith(TRAIN_STATS):
+                measured_link["p"] = max(measured_link["p"], p)  # textbook values stay possible
+                continue
             added += _link(edges, did, fid, p, CURATED_VALUES)
             for base in (row.evidence, findings[row.evidence].parent):
                 if base and base != fid:

@@ -33,9 +33,11 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from eval.ddx.ddxplus import DATA_DIR, ConditionDef, DDXPlusDefinitions, EvidenceDef
 from eval.ddx.patients import VALUE_SEPARATOR, Patient
+from kg.sources import curated_values
 
 # Paediatric conditions: (min age, max age). Everything else: 16-85.
 AGE_RANGES: dict[str, tuple[int, int]] = {
@@ -62,6 +64,9 @@ class GeneratorProfile:
     # P(a value is drawn from the condition's few typical values, e.g. its pain locations)
     # rather than uniformly; the typical values are fixed per condition (not per seed).
     typical_values: float = 0.0
+    # Typical values from medkg's curated clinical table (kg/data/value_knowledge.tsv), drawn by
+    # their curated p, instead of a fixed random draw; uniform where the table is silent.
+    curated_values: bool = False
 
 
 DEFAULT_PROFILE = GeneratorProfile()
@@ -71,7 +76,15 @@ STRESS_PROFILE = GeneratorProfile(
 # Values that depend on the condition, as in DDXPlus's own knowledge base (whose distributions
 # are not public): for calibration experiments, where they can be learned from records.
 VALUED_PROFILE = GeneratorProfile(typical_values=0.8)
-PROFILES = {"default": DEFAULT_PROFILE, "stress": STRESS_PROFILE, "valued": VALUED_PROFILE}
+# Values as a clinician would expect them (pharyngitis: pain in the throat), from the curated
+# table, which the graph's DDXPlus training statistics never read: a cross-source check.
+CLINICAL_PROFILE = GeneratorProfile(typical_values=0.9, curated_values=True)
+PROFILES = {
+    "default": DEFAULT_PROFILE,
+    "stress": STRESS_PROFILE,
+    "valued": VALUED_PROFILE,
+    "clinical": CLINICAL_PROFILE,
+}
 TYPICAL_VALUES = 3
 DIFFERENTIAL_P_LINKED = 0.5
 DIFFERENTIAL_LEAK = 0.25
@@ -84,10 +97,41 @@ def _typical_values(condition: str, ev: EvidenceDef, choices: list[str]) -> list
     return random.Random(f"typical:{condition}:{ev.id}").sample(choices, min(TYPICAL_VALUES, len(choices)))
 
 
+@cache
+def _curated_levels() -> dict[tuple[str, str], list[tuple[str, float]]]:
+    """(DDXPlus condition, evidence) -> [(value, p)] from the curated value table."""
+    table: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for row in curated_values():
+        table.setdefault((row.condition, row.evidence), []).extend(row.levels())
+    return table
+
+
+def _curated_tokens(ev: EvidenceDef, rng: random.Random, condition: str) -> list[str] | None:
+    """Values drawn by their curated p: one for a single-choice evidence or a scale, each value
+    with its own p for a multi-choice one (at least one). None where the table is silent."""
+    levels = _curated_levels().get((condition, ev.id))
+    if not levels:
+        return None
+    codes, weights = [c for c, _ in levels], [p for _, p in levels]
+    if ev.data_type == "M":
+        chosen = [c for c, p in levels if rng.random() < p] or rng.choices(codes, weights)
+    else:
+        chosen = rng.choices(codes, weights)
+    return [f"{ev.id}{VALUE_SEPARATOR}{v}" for v in sorted(set(chosen))]
+
+
 def _value_tokens(
-    ev: EvidenceDef, rng: random.Random, condition: str = "", typical_rate: float = 0.0
+    ev: EvidenceDef,
+    rng: random.Random,
+    condition: str = "",
+    typical_rate: float = 0.0,
+    curated: bool = False,
 ) -> list[str]:
     """The ``E_xx_@_value`` tokens of one kept non-binary evidence."""
+    if curated and typical_rate and rng.random() < typical_rate:
+        tokens = _curated_tokens(ev, rng, condition)
+        if tokens is not None:
+            return tokens
     if ev.is_scale:
         return [f"{ev.id}{VALUE_SEPARATOR}{rng.randint(1, 10)}"]
     if ev.default_value is not None and ev.code_question != ev.id and rng.random() < DEFAULT_VALUE_RATE:
@@ -177,7 +221,7 @@ def generate_patient(
         if ev.data_type == "B":
             tokens.append(ev_id)
         else:
-            tokens.extend(_value_tokens(ev, rng, cond.name, profile.typical_values))
+            tokens.extend(_value_tokens(ev, rng, cond.name, profile.typical_values, profile.curated_values))
     present = set()
     for token in tokens:
         base, _, value = token.partition(VALUE_SEPARATOR)
@@ -227,7 +271,8 @@ def generate_patients(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m eval.ddx.generator``: regenerate the shipped simulated patients."""
+    """``python -m eval.ddx.generator``: regenerate the shipped simulated patients (profile
+    "clinical": values drawn from the curated clinical table)."""
     import argparse
 
     from eval.ddx.ddxplus import load_definitions
@@ -236,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--per-condition", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="clinical")
     parser.add_argument("--out", default=str(SHIPPED_PATIENTS))
     args = parser.parse_args(argv)
     patients = generate_patients(

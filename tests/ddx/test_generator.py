@@ -7,7 +7,13 @@ from collections import Counter
 from pathlib import Path
 
 from eval.ddx.ddxplus import DDXPlusDefinitions
-from eval.ddx.generator import SHIPPED_PATIENTS, STRESS_PROFILE, VALUED_PROFILE, generate_patients
+from eval.ddx.generator import (
+    CLINICAL_PROFILE,
+    SHIPPED_PATIENTS,
+    STRESS_PROFILE,
+    VALUED_PROFILE,
+    generate_patients,
+)
 from eval.ddx.patients import Patient, read_patients, split_evidence, write_patients
 
 
@@ -71,7 +77,8 @@ def test_shipped_file_is_what_the_generator_makes(
 ) -> None:
     shipped = read_patients(SHIPPED_PATIENTS)
     assert len(shipped) == 490
-    write_patients(tmp_path / "again.csv", generate_patients(ddx_definitions, per_condition=10, seed=0))
+    again = generate_patients(ddx_definitions, per_condition=10, seed=0, profile=CLINICAL_PROFILE)
+    write_patients(tmp_path / "again.csv", again)
     assert (tmp_path / "again.csv").read_text() == SHIPPED_PATIENTS.read_text()
     # Round-robin order: the first 49 rows cover every condition (so --limit N is diverse).
     assert len({p.pathology for p in shipped[:49]}) == 49

@@ -141,6 +141,16 @@ def test_calibration_from_records_then_reload_restores(
         )
         ranked = [d.disease_id for d in graph_store.differential(evidence, top_k=50).diseases]
         assert ranked.index("DDX:pneumonia") < ranked.index("DDX:chronic-rhinosinusitis")
+        # Calibration never reads the evaluated file: the same records (even renamed) are refused.
+        renamed = tmp_path / "renamed.csv"
+        renamed.write_bytes((tmp_path / "train.csv").read_bytes())
+        for path in (tmp_path / "train.csv", renamed):
+            with pytest.raises(ValueError, match="calibrated on"):
+                evaluate_with_store(graph_store, graph_settings, path, policies=["none"], limit=2)
+        held_out = evaluate_with_store(
+            graph_store, graph_settings, SHIPPED_PATIENTS, policies=["none"], limit=2
+        )
+        assert held_out.summaries["none"].n == 2
     finally:
         load_graph(graph_store, force=True)
     time.sleep(1.1)
