@@ -85,6 +85,8 @@ class RankedDisease(BaseModel):
     supporting: list[FindingLink] = Field(default_factory=list)
     contradicting: list[FindingLink] = Field(default_factory=list)
     severe: bool = False
+    # Serious and still at least 1% likely: kept on the differential however low it ranks.
+    cannot_exclude: bool = False
 
 
 class Differential(BaseModel):

@@ -45,6 +45,7 @@ LEAK_HISTORY = 0.05
 # SymCat age/sex odds of 0.0 mean "rare in the survey sample", not impossible.
 MIN_RISK_ODDS = 0.05
 SEVERE_AT_MOST = 2  # DDXPlus severity 1-2 = severe
+CANNOT_EXCLUDE_P = 0.01  # a severe condition at or above this posterior stays on the list
 VOCABULARIES = ("ddxplus", "symcat")  # sources whose patients describe findings in their own terms
 VALUE_GAIN_SAMPLES = 64  # Monte Carlo answers per value question
 # Naive Bayes multiplies correlated findings as if independent (pain, its location, its
@@ -430,7 +431,14 @@ class DiagnosisModel:
     # ------------------------------------------------------------------ results
     def differential(self, evidence: Evidence, top_k: int = 10) -> Differential:
         post = self.posterior(evidence)
-        order = np.argsort(-post.probs, kind="stable")[: max(top_k, 0)]
+        everything = np.argsort(-post.probs, kind="stable")
+        order = list(everything[: max(top_k, 0)])
+        # Severe conditions that the evidence cannot exclude yet stay on the list, flagged.
+        order += [
+            k
+            for k in everything[max(top_k, 0) :]
+            if post.probs[k] >= CANNOT_EXCLUDE_P and self._severe(int(post.rows[k]))
+        ]
         ranked = [
             self._ranked(int(post.rows[k]), float(post.probs[k]), float(post.log_scores[k]), post.evidence)
             for k in order
@@ -482,6 +490,7 @@ class DiagnosisModel:
         ]
         supporting.sort(key=lambda link: -link.p)
         contradicting.sort(key=lambda link: -link.p if not link.present else 1.0)
+        severe = self._severe(i)
         return RankedDisease(
             disease_id=d.id,
             name=d.name,
@@ -491,8 +500,13 @@ class DiagnosisModel:
             icd10=d.icd10,
             supporting=supporting,
             contradicting=contradicting,
-            severe=d.severity is not None and d.severity <= SEVERE_AT_MOST,
+            severe=severe,
+            cannot_exclude=severe and prob >= CANNOT_EXCLUDE_P,
         )
+
+    def _severe(self, i: int) -> bool:
+        severity = self.diseases[i].severity
+        return severity is not None and severity <= SEVERE_AT_MOST
 
     def next_step(
         self,

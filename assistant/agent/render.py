@@ -51,8 +51,10 @@ def _links(links: Sequence[FindingLink], limit: int = 4) -> str:
 
 def differential_block(diseases: Sequence[RankedDisease], limit: int) -> str:
     lines = ["**Possible conditions** (from the knowledge graph, most likely first):"]
-    for i, d in enumerate(diseases[:limit], start=1):
+    shown = list(diseases[:limit]) + [d for d in diseases[limit:] if d.cannot_exclude]
+    for i, d in enumerate(shown, start=1):
         flag = " — *can be serious*" if d.severe or (d.severity is not None and d.severity <= 2) else ""
+        flag += ", *cannot be excluded yet*" if d.cannot_exclude else ""
         lines.append(f"{i}. **{d.name}** — {d.probability:.0%}{flag}")
         if d.supporting:
             lines.append(f"   - for: {_links(d.supporting)}")

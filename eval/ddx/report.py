@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,24 @@ def per_condition_table(run: DdxRun) -> str:
     return "\n".join(lines)
 
 
+def confusions(run: DdxRun, policy: str, top: int = 12) -> list[tuple[str, str, int]]:
+    """The most frequent (true condition, wrongly ranked first) pairs of one policy."""
+    pairs = Counter(
+        (e["condition"], e["top"][0]["name"])
+        for e in run.episodes
+        if e["policy"] == policy and e["top"] and not e["correct_top1"]
+    )
+    return [(truth, predicted, n) for (truth, predicted), n in pairs.most_common(top)]
+
+
+def confusion_table(run: DdxRun) -> str:
+    lines = ["| policy | true condition | ranked first instead | patients |", "|---|---|---|---|"]
+    for name in run.summaries:
+        for truth, predicted, n in confusions(run, name):
+            lines.append(f"| {POLICY_LABELS.get(name, name)} | {truth} | {predicted} | {n} |")
+    return "\n".join(lines)
+
+
 def to_markdown(run: DdxRun) -> str:
     cfg = run.config
     parts = [
@@ -89,6 +108,7 @@ def to_markdown(run: DdxRun) -> str:
     if run.skipped:
         parts += ["", f"Skipped patients: {len(run.skipped)} (unknown pathology names; see the JSON)."]
     parts += ["", "## Top-1 accuracy per condition", "", per_condition_table(run), ""]
+    parts += ["## Most frequent confusions", "", confusion_table(run), ""]
     return "\n".join(parts)
 
 

@@ -379,3 +379,18 @@ def test_value_findings_without_links_change_nothing() -> None:
     assert plain_diff.diseases[0].probability == pytest.approx(plain_diff.diseases[1].probability)
     assert all(link.finding_id != "loc_@_a" for d in plain_diff.diseases for link in d.contradicting)
     assert valued.differential(evidence).diseases[0].disease_id == "d0"
+
+
+def test_severe_conditions_that_cannot_be_excluded_stay_on_the_list() -> None:
+    """d0 and d1 are severe (severity 1-2); asked for the top 1 only, a severe candidate still at
+    >= 1% is kept and flagged, a mild one is not."""
+    model = _model()
+    evidence = _ev(("f0", True))
+    full = model.differential(evidence, top_k=10).diseases
+    short = model.differential(evidence, top_k=1).diseases
+    assert short[0].disease_id == full[0].disease_id
+    kept = {d.disease_id for d in short[1:]}
+    expected = {d.disease_id for d in full[1:] if d.severe and d.probability >= 0.01}
+    assert kept == expected and kept, [(d.disease_id, d.severity, d.probability) for d in full]
+    assert all(d.cannot_exclude for d in short[1:])
+    assert not any(d.cannot_exclude for d in full if not d.severe)
