@@ -28,7 +28,7 @@ from eval.ddx.mapping import DiseaseMapper  # noqa: E402
 from eval.ddx.patients import read_patients  # noqa: E402
 from eval.ddx.policies import GraphPolicy, InquiryConfig  # noqa: E402
 from eval.ddx.runner import evaluate  # noqa: E402
-from kg.merge import PACKS  # noqa: E402
+from kg.merge import CURATED_VALUES, PACKS, TRAIN_STATS  # noqa: E402
 from kg.models import DiseaseConcept  # noqa: E402
 from kg.offline import offline_model  # noqa: E402
 
@@ -38,7 +38,12 @@ DEFAULT_FILES = (
     SHARED / "kg" / "ddxplus" / "train" / "validate_fewshot_fr_588.csv",
     SHARED / "kg" / "ddxplus" / "train" / "validate_filtered_fr_6763.csv",
 )
-PACK_SETS = {"shipped graph without training statistics": ("core",), "shipped graph": PACKS}
+PACK_SETS = {
+    "core sources only (no value knowledge)": ("core",),
+    "core + curated values": ("core", CURATED_VALUES),
+    "core + training statistics": ("core", TRAIN_STATS),
+    "shipped graph (all packs)": PACKS,
+}
 
 
 def run_file(path: Path, packs: tuple[str, ...], limit: int | None, config: InquiryConfig) -> dict[str, Any]:

@@ -110,7 +110,7 @@ def train_stat_rows(english_dir: Path, train_dir: Path) -> list[tuple[str, str, 
     for pathology, evidences in _train_patients(train_dir, codes, values):
         patients[pathology].append(evidences)
 
-    # Support of each multi-choice evidence per condition (values the statistics ever saw).
+    # Support of each multi-choice evidence per condition.
     support: dict[tuple[str, str], list[str]] = {}
     for fr_cond, entry in stats.items():
         cond = conditions[fr_cond]
@@ -118,11 +118,18 @@ def train_stat_rows(english_dir: Path, train_dir: Path) -> list[tuple[str, str, 
             eid = codes[fr_ev]
             if en[eid]["data_type"] == "M" and isinstance(dist, dict):
                 default = en[eid]["default_value"]
-                support[(cond, eid)] = sorted(
+                seen = {
                     code
                     for v, p in dist.items()
-                    if p >= MIN_STAT and (code := values.get((eid, v), v)) != default
-                )
+                    if p >= MIN_STAT and (code := values.get((eid, str(v)), str(v))) != default
+                }
+                # The statistics miss values training patients do list (Chagas: pain at the back
+                # of the head in 3 of 6): a value listed by a training patient is possible too.
+                prefix = f"{eid}{VALUE_SEPARATOR}"
+                listed = {
+                    c.removeprefix(prefix) for r in patients.get(cond, []) for c in r if c.startswith(prefix)
+                }
+                support[(cond, eid)] = sorted((seen | listed) - {default})
     pooled_k = pooled_n = 0
     for (cond, eid), vals in support.items():
         for record in patients.get(cond, []):
@@ -143,7 +150,7 @@ def train_stat_rows(english_dir: Path, train_dir: Path) -> list[tuple[str, str, 
                 rows.append((cond, eid, _fmt(dist), "binary"))
                 continue
             default = str(en[eid]["default_value"])
-            mapped = {values.get((eid, v), v): float(p) for v, p in dist.items()}
+            mapped = {values.get((eid, str(v)), str(v)): float(p) for v, p in dist.items()}
             if kind == "C":
                 present = 1.0 - mapped.get(default, 0.0)
                 rows.append((cond, eid, _fmt(present), "share"))

@@ -160,3 +160,28 @@ def test_calibration_from_records_then_reload_restores(
         for r in graph_store.run(queries.CALIBRATION_PRIORS, {"ids": ["DDX:pneumonia"]})
     )
     assert graph_store.model().P[chronic, fever] == pytest.approx(shipped_p)
+
+
+def test_scripted_throat_pain_ends_with_pharyngitis_above_cluster_headache(graph_store: GraphStore) -> None:
+    """The issue's absurd confusion, on the real graph: a patient whose only complaint is pain
+    in the throat, answering the graph's own questions ("where is the pain?") and "don't know"
+    to anything else, ends with viral pharyngitis ranked above cluster headache."""
+    script = {"E_53": (True, None), "E_55": (True, ("V_148", "V_20", "V_21")), "E_56": (True, ("6",))}
+    evidence = Evidence(observations=[Observation(finding_id="E_53", present=True, source="initial")], age=25)
+    asked = []
+    for _ in range(8):
+        step = graph_store.next_step(evidence, graph_store.differential(evidence), posterior_threshold=0.99)
+        if step.question is None:
+            break
+        fid = step.question.finding.id
+        asked.append(fid)
+        present, values = script.get(fid, (None, None))
+        if values:
+            evidence.observations += [Observation(finding_id=fid, present=True, value=v) for v in values]
+        else:
+            evidence.observations.append(Observation(finding_id=fid, present=present))
+    assert "E_55" in asked, asked  # the location question is asked
+    ranked = [d.disease_id for d in graph_store.differential(evidence, top_k=100).diseases]
+    assert "DDX:viral-pharyngitis" in ranked[:5], ranked[:5]
+    if "DDX:cluster-headache" in ranked:
+        assert ranked.index("DDX:viral-pharyngitis") < ranked.index("DDX:cluster-headache")
