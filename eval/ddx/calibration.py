@@ -27,7 +27,7 @@ class CountedPatients:
 
 def shown_evidences(patient: Patient, definitions: DDXPlusDefinitions) -> set[str]:
     """The evidences the patient shows, and their non-default values as value-finding ids
-    (``E_55_@_V_89``; the graph ignores ids it does not hold, such as 0-10 scale values)."""
+    (``E_55_@_V_89``, ``E_56_@_7``; the graph ignores ids it does not hold)."""
     shown: set[str] = set()
     for base, values in patient.evidence_values().items():
         real = [v for v in values if not definitions.is_default(base, v)]
