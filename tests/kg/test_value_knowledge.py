@@ -5,14 +5,17 @@ scoring the graph store runs)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
 from kg import sources
+from kg.build_ddxplus import main
 from kg.ddxplus_release import UnknownCodeError, french_codes
 from kg.merge import CURATED_VALUES, PACKS, TRAIN_STATS, build_content
-from kg.models import VALUE_SEPARATOR, Evidence, Observation
+from kg.models import VALUE_SEPARATOR, Evidence, Observation, StopRule
 from kg.offline import offline_model
+from tests.fixtures.shared_data import optional_shared
 
 THROAT = ("V_148", "V_20", "V_21")  # pharynx, tonsil (R), tonsil (L)
 
@@ -132,9 +135,18 @@ def test_value_questions_are_asked_through_their_evidence() -> None:
     evidence = Evidence(observations=[Observation(finding_id="E_53", present=True, source="initial")])
     asked: list[str] = []
     for _ in range(4):
-        step = model.next_step(evidence, model.differential(evidence), posterior_threshold=0.999)
+        step = model.next_step(evidence, model.differential(evidence), StopRule(posterior_threshold=0.999))
         assert step.question is not None
         asked.append(step.question.finding.id)
         evidence.observations.append(Observation(finding_id=step.question.finding.id, present=None))
     assert not any(VALUE_SEPARATOR in fid for fid in asked)
     assert "E_55" in asked
+
+
+def test_shipped_statistics_rebuild_byte_for_byte_from_the_training_material(tmp_path: Path) -> None:
+    """`python -m kg.build_ddxplus` is how the two shipped DDXPlus files were made (optional:
+    needs the training material beside the repository)."""
+    train = optional_shared("kg/ddxplus/train")
+    main(["--english", str(train.parent), "--train", str(train), "--out", str(tmp_path)])
+    for name in ("ddxplus_train_stats.tsv", "ddxplus_french_codes.tsv"):
+        assert (tmp_path / name).read_bytes() == (sources.DATA_DIR / name).read_bytes(), name
