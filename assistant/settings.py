@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from kg.models import DEFAULT_MAX_QUESTIONS, DEFAULT_MIN_INFORMATION_GAIN, DEFAULT_POSTERIOR_THRESHOLD
+from kg.models import StopRule
 
 CONFIG_ENV = "MEDKG_CONFIG"
 
@@ -73,10 +73,11 @@ class VisionSettings(BaseModel):
 
 
 class AgentSettings(BaseModel):
-    posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD
-    min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN
-    max_questions: int = DEFAULT_MAX_QUESTIONS
-    top_candidates: int = 10
+    # The inquiry's stop rule, passed whole to the agent, the evaluations and the graph. Set its
+    # fields as flat [agent] keys (``max_questions = 10``, ``MEDKG_AGENT__MAX_QUESTIONS=10``) or
+    # nested (``[agent.stop]``, ``MEDKG_AGENT__STOP__MAX_QUESTIONS``); a flat key wins over the
+    # nested one. A new StopRule field needs no change here.
+    stop: StopRule = Field(default_factory=StopRule)
     # Each LLM step can be switched off (evaluation measures with and without it);
     # the graph and the code-level safety rules work the same either way.
     llm_phrasing: bool = True
@@ -84,6 +85,20 @@ class AgentSettings(BaseModel):
     llm_summary: bool = True
     retrieval_k: int = 3
     stop_on_urgent: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_stop_keys(cls, data: Any) -> Any:
+        """Lift flat ``[agent]`` keys named after StopRule fields into ``stop``."""
+        if not isinstance(data, dict):
+            return data
+        flat = {k: data[k] for k in StopRule.model_fields if k in data}
+        if not flat:
+            return data
+        nested = data.get("stop")
+        nested = nested.model_dump() if isinstance(nested, StopRule) else dict(nested or {})
+        rest = {k: v for k, v in data.items() if k not in flat}
+        return {**rest, "stop": {**nested, **flat}}
 
 
 class ServerSettings(BaseModel):

@@ -225,13 +225,10 @@ def main() -> int:
         setup["warm_up_s"] = round(time.perf_counter() - t0, 1)
 
         off = AgentOptions.from_settings(live, llm_phrasing=False, llm_extraction=False, llm_summary=False)
-        on = AgentOptions.from_settings(live, max_questions=args.llm_max_questions)
+        short = live.agent.stop.updated(max_questions=args.llm_max_questions)
+        on = AgentOptions.from_settings(live, stop=short)
         off_short = AgentOptions.from_settings(
-            live,
-            llm_phrasing=False,
-            llm_extraction=False,
-            llm_summary=False,
-            max_questions=args.llm_max_questions,
+            live, llm_phrasing=False, llm_extraction=False, llm_summary=False, stop=short
         )
         results: dict[str, Any] = {}
         with Consultation(runtime, live, options=off) as c:

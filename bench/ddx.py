@@ -164,7 +164,10 @@ def main() -> None:
     started = time.perf_counter()
     with graph_and_settings(settings, need_llm=need_llm, handle_signals=True) as (live, store):
         stats = store.stats()
-        common = {"max_questions": args.max_questions, "seed": args.seed}
+        stop = live.agent.stop
+        if args.max_questions is not None:
+            stop = stop.updated(max_questions=args.max_questions)
+        common = {"stop": stop, "seed": args.seed}
         graph_run = evaluate_with_store(
             store,
             live,

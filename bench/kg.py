@@ -42,6 +42,7 @@ from kg.models import (  # noqa: E402
     DEFAULT_POSTERIOR_THRESHOLD,
     Evidence,
     Observation,
+    StopRule,
 )
 from kg.scoring import LEAK_HISTORY, LEAK_SYMPTOM  # noqa: E402
 from kg.sources import ddxplus_conditions, ddxplus_evidences  # noqa: E402
@@ -145,6 +146,7 @@ def offline_interactive(csv_path: Path, max_questions: int, threshold: float) ->
     model = offline_model()
     definitions = load_definitions()
     patients = read_patients(csv_path)
+    rule = StopRule(max_questions=max_questions, posterior_threshold=threshold)
     top1 = top3 = asked_total = 0
     for patient in patients:
         simulated = SimulatedPatient(patient, definitions)
@@ -152,12 +154,7 @@ def offline_interactive(csv_path: Path, max_questions: int, threshold: float) ->
         observations = simulated.answer(simulated.initial_finding_id).observations("initial")
         for _ in range(max_questions):
             evidence = Evidence(observations=observations, age=patient.age, sex=patient.sex)
-            step = model.next_step(
-                evidence,
-                model.differential(evidence),
-                posterior_threshold=threshold,
-                max_questions=max_questions,
-            )
+            step = model.next_step(evidence, model.differential(evidence), rule)
             if step.question is None:
                 break
             observations = observations + simulated.answer(step.question.finding.id).observations()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 FindingKind = Literal["symptom", "sign", "history", "risk_factor", "imaging", "lab"]
 ValueType = Literal["binary", "categorical", "multi"]
@@ -116,6 +116,32 @@ class Question(BaseModel):
 DEFAULT_POSTERIOR_THRESHOLD = 0.95
 DEFAULT_MAX_QUESTIONS = 16
 DEFAULT_MIN_INFORMATION_GAIN = 0.01
+DEFAULT_TOP_CANDIDATES = 10
+
+
+class StopRule(BaseModel):
+    """When the inquiry stops, and among which diseases it looks for the next question.
+
+    One value passed whole from the settings (``settings.agent.stop``) to the agent, the
+    evaluations and ``GraphStore.next_step``. A new knob is one new field here: the settings
+    (TOML ``[agent]`` keys and ``MEDKG_AGENT__<FIELD>`` variables), the agent options, the
+    evaluation config and its recorded results all carry the model whole.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # A cap on the patient's answers per consultation, not a target.
+    max_questions: int = Field(default=DEFAULT_MAX_QUESTIONS, ge=0)
+    # Stop ("confident") once the top posterior reaches this.
+    posterior_threshold: float = Field(default=DEFAULT_POSTERIOR_THRESHOLD, ge=0.0, le=1.0)
+    # Stop ("low_gain") when no question's expected information gain (nats) reaches this.
+    min_information_gain: float = Field(default=DEFAULT_MIN_INFORMATION_GAIN, ge=0.0)
+    # Questions are drawn from the findings of this many best-ranked diseases.
+    top_candidates: int = Field(default=DEFAULT_TOP_CANDIDATES, ge=1)
+
+    def updated(self, **changes: Any) -> StopRule:
+        """A copy with ``changes`` applied and validated (``model_copy`` would not validate)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
 
 
 class NextStep(BaseModel):

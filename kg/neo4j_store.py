@@ -13,9 +13,6 @@ from neo4j import exceptions as neo4j_errors
 
 from kg import queries as q
 from kg.models import (
-    DEFAULT_MAX_QUESTIONS,
-    DEFAULT_MIN_INFORMATION_GAIN,
-    DEFAULT_POSTERIOR_THRESHOLD,
     Differential,
     DiseaseConcept,
     DiseaseFacts,
@@ -24,6 +21,7 @@ from kg.models import (
     FindingLink,
     GraphStats,
     NextStep,
+    StopRule,
     Treatment,
 )
 from kg.scoring import DiagnosisModel, DiseaseMeta, FindingMeta
@@ -227,23 +225,9 @@ class Neo4jGraphStore:
         return self.model().differential(evidence, top_k=top_k)
 
     def next_step(
-        self,
-        evidence: Evidence,
-        differential: Differential,
-        *,
-        posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD,
-        min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN,
-        max_questions: int = DEFAULT_MAX_QUESTIONS,
-        top_candidates: int = 10,
+        self, evidence: Evidence, differential: Differential, rule: StopRule = StopRule()
     ) -> NextStep:
-        return self.model().next_step(
-            evidence,
-            differential,
-            posterior_threshold=posterior_threshold,
-            min_information_gain=min_information_gain,
-            max_questions=max_questions,
-            top_candidates=top_candidates,
-        )
+        return self.model().next_step(evidence, differential, rule)
 
     def disease_facts(self, disease_ids: Sequence[str], max_findings: int = 8) -> list[DiseaseFacts]:
         ids = list(dict.fromkeys(disease_ids))

@@ -20,9 +20,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kg.models import (
-    DEFAULT_MAX_QUESTIONS,
-    DEFAULT_MIN_INFORMATION_GAIN,
-    DEFAULT_POSTERIOR_THRESHOLD,
     VALUE_SEPARATOR,
     Differential,
     Evidence,
@@ -31,6 +28,7 @@ from kg.models import (
     NextStep,
     Question,
     RankedDisease,
+    StopRule,
 )
 from kg.sources import AGE_BANDS, age_band_index
 from kg.store import UnknownFindingError
@@ -509,26 +507,19 @@ class DiagnosisModel:
         return severity is not None and severity <= SEVERE_AT_MOST
 
     def next_step(
-        self,
-        evidence: Evidence,
-        differential: Differential,
-        *,
-        posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD,
-        min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN,
-        max_questions: int = DEFAULT_MAX_QUESTIONS,
-        top_candidates: int = 10,
+        self, evidence: Evidence, differential: Differential, rule: StopRule = StopRule()
     ) -> NextStep:
         post = self.posterior(evidence)
         if post.rows.size == 0 or not differential.diseases:
             return NextStep(question=None, stop_reason="no_candidates")
-        if float(post.probs.max()) >= posterior_threshold:
+        if float(post.probs.max()) >= rule.posterior_threshold:
             return NextStep(question=None, stop_reason="confident")
         asked = sum(1 for o in evidence.observations if o.source == "answer")
-        if asked >= max_questions:
+        if asked >= rule.max_questions:
             return NextStep(question=None, stop_reason="budget")
-        cols = self.question_candidates(post, top_candidates)
+        cols = self.question_candidates(post, rule.top_candidates)
         gains = self.information_gain(post, cols)
-        if gains.size == 0 or float(gains.max()) < min_information_gain:
+        if gains.size == 0 or float(gains.max()) < rule.min_information_gain:
             return NextStep(question=None, stop_reason="low_gain")
         # Expected gain of asking = gain of the answer x P(an answer other than "don't know").
         best = int(np.argmax(gains * self.answerability(evidence, cols)))

@@ -6,9 +6,6 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from kg.models import (
-    DEFAULT_MAX_QUESTIONS,
-    DEFAULT_MIN_INFORMATION_GAIN,
-    DEFAULT_POSTERIOR_THRESHOLD,
     Differential,
     DiseaseConcept,
     DiseaseFacts,
@@ -16,6 +13,7 @@ from kg.models import (
     FindingConcept,
     GraphStats,
     NextStep,
+    StopRule,
 )
 
 
@@ -43,16 +41,10 @@ class GraphStore(Protocol):
         """Rank candidate diseases by the noisy naive-Bayes posterior given the evidence."""
 
     def next_step(
-        self,
-        evidence: Evidence,
-        differential: Differential,
-        *,
-        posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD,
-        min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN,
-        max_questions: int = DEFAULT_MAX_QUESTIONS,
-        top_candidates: int = 10,
+        self, evidence: Evidence, differential: Differential, rule: StopRule = StopRule()
     ) -> NextStep:
-        """The question with the largest expected information gain, or why to stop."""
+        """The question with the largest expected information gain, or why to stop by ``rule``
+        (the answers already in ``evidence`` count against ``rule.max_questions``)."""
 
     def disease_facts(self, disease_ids: Sequence[str], max_findings: int = 8) -> list[DiseaseFacts]: ...
 

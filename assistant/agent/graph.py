@@ -190,19 +190,12 @@ class AgentNodes:
             update["stop_reason"] = "urgent"
             return update
         asked = list(state.get("asked") or [])
-        if len(asked) >= self.options.max_questions:
+        if len(asked) >= self.options.stop.max_questions:
             update["stop_reason"] = "budget"
             return update
         evidence = _evidence(state)
         diff = Differential(diseases=diseases, entropy=float(state.get("entropy") or 0.0))
-        step = self.runtime.graph.next_step(
-            evidence,
-            diff,
-            posterior_threshold=self.options.posterior_threshold,
-            min_information_gain=self.options.min_information_gain,
-            max_questions=self.options.max_questions,
-            top_candidates=self.options.top_candidates,
-        )
+        step = self.runtime.graph.next_step(evidence, diff, self.options.stop)
         question = step.question
         if question is None or question.finding.id in asked:
             update["stop_reason"] = step.stop_reason if question is None else "low_gain"

@@ -4,16 +4,11 @@ without custom serializers and a process restart reads them back exactly."""
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
 from assistant.settings import Settings
-from kg.models import (
-    DEFAULT_MAX_QUESTIONS,
-    DEFAULT_MIN_INFORMATION_GAIN,
-    DEFAULT_POSTERIOR_THRESHOLD,
-    Observation,
-)
+from kg.models import Observation, StopRule
 
 Json = dict[str, Any]
 
@@ -48,10 +43,7 @@ class AgentOptions:
     llm_phrasing: bool = True  # LLM rephrases the graph's question text
     llm_extraction: bool = True  # LLM confirms fuzzy (embedding) finding candidates
     llm_summary: bool = True  # LLM writes a short explanation of the differential
-    posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD
-    min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN
-    max_questions: int = DEFAULT_MAX_QUESTIONS
-    top_candidates: int = 10
+    stop: StopRule = field(default_factory=StopRule)  # passed whole to GraphStore.next_step
     differential_top_k: int = 10
     show_top: int = 5
     retrieval_k: int = 3
@@ -63,12 +55,7 @@ class AgentOptions:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> AgentOptions:
         agent = settings.agent
-        values: dict[str, Any] = {
-            "posterior_threshold": agent.posterior_threshold,
-            "min_information_gain": agent.min_information_gain,
-            "max_questions": agent.max_questions,
-            "top_candidates": agent.top_candidates,
-        }
+        values: dict[str, Any] = {"stop": agent.stop}
         # Optional fields a newer AgentSettings may carry (same names as here).
         for name in ("llm_phrasing", "llm_extraction", "llm_summary", "retrieval_k", "stop_on_urgent"):
             if hasattr(agent, name):

@@ -14,6 +14,7 @@ from eval.ddx.policies import InquiryConfig
 from eval.ddx.runner import DdxRun, Progress, evaluate
 from eval.ddx.setup import build_policies, graph_and_settings
 from kg.calibration import calibrated_on
+from kg.models import StopRule
 from kg.store import GraphStore
 
 DEFAULT_POLICIES = ("full", "baseline", "random", "none")
@@ -26,12 +27,12 @@ def evaluate_with_store(
     *,
     policies: Sequence[str] = DEFAULT_POLICIES,
     limit: int | None = None,
-    max_questions: int | None = None,
+    stop: StopRule | None = None,
     seed: int = 0,
     cutoff: float = DEFAULT_CUTOFF,
-    posterior_threshold: float | None = None,
     progress: Progress | None = None,
 ) -> DdxRun:
+    """Every policy under the same stop rule: ``stop``, else the settings' (``settings.agent.stop``)."""
     if calibrated_on(store.stats().calibration, patients_file):
         raise ValueError(
             f"the graph was calibrated on {Path(patients_file).name}: scoring the records it learned "
@@ -44,12 +45,7 @@ def evaluate_with_store(
         raise ValueError(f"no patients in {patients_file}")
     mapper = DiseaseMapper(store.diseases(), definitions)
     finding_names = {f.id: f.name for f in store.findings()}
-    config = InquiryConfig(
-        max_questions=settings.agent.max_questions if max_questions is None else max_questions,
-        posterior_threshold=posterior_threshold or settings.agent.posterior_threshold,
-        min_information_gain=settings.agent.min_information_gain,
-        top_candidates=settings.agent.top_candidates,
-    )
+    config = InquiryConfig(stop=settings.agent.stop if stop is None else stop)
     with build_policies(policies, store, settings, config=config, seed=seed) as built:
         return evaluate(
             patients,

@@ -17,13 +17,7 @@ from typing import Any, Protocol
 
 from eval.ddx.baselines import NaiveBayesTable
 from eval.ddx.simulator import SimAnswer, SimulatedPatient
-from kg.models import (
-    DEFAULT_MAX_QUESTIONS,
-    DEFAULT_MIN_INFORMATION_GAIN,
-    DEFAULT_POSTERIOR_THRESHOLD,
-    Differential,
-    Evidence,
-)
+from kg.models import Differential, Evidence, StopRule
 from kg.store import GraphStore
 
 POLICY_NAMES = ("full", "baseline", "graph", "random", "none")
@@ -31,11 +25,14 @@ POLICY_NAMES = ("full", "baseline", "graph", "random", "none")
 
 @dataclass(frozen=True)
 class InquiryConfig:
-    max_questions: int = DEFAULT_MAX_QUESTIONS  # a cap per patient; the mean is reported
-    posterior_threshold: float = DEFAULT_POSTERIOR_THRESHOLD
-    min_information_gain: float = DEFAULT_MIN_INFORMATION_GAIN
-    top_candidates: int = 10
+    # The same rule for every policy (the agent's too); max_questions is a cap per patient and
+    # the mean is reported.
+    stop: StopRule = field(default_factory=StopRule)
     top_k: int = 10  # size of the final differential
+
+    def record(self) -> dict[str, Any]:
+        """Flat, JSON-ready: the stop rule's fields, then top_k (the results' ``config`` keys)."""
+        return {**self.stop.model_dump(), "top_k": self.top_k}
 
 
 @dataclass
@@ -104,17 +101,10 @@ class GraphPolicy:
         evidence = _start_evidence(patient)
         differential = self.store.differential(evidence, top_k=config.top_k)
         while True:
-            if episode.questions >= config.max_questions:
+            if episode.questions >= config.stop.max_questions:
                 episode.stop_reason = "budget"
                 break
-            step = self.store.next_step(
-                evidence,
-                differential,
-                posterior_threshold=config.posterior_threshold,
-                min_information_gain=config.min_information_gain,
-                max_questions=config.max_questions,  # next_step counts the answers itself
-                top_candidates=config.top_candidates,
-            )
+            step = self.store.next_step(evidence, differential, config.stop)  # counts the answers itself
             if step.question is None:
                 episode.stop_reason = step.stop_reason
                 break
@@ -142,13 +132,13 @@ class RandomQuestionsPolicy:
         differential = self.store.differential(evidence, top_k=config.top_k)
         while True:
             top = differential.top
-            if top is not None and top.probability >= config.posterior_threshold:
+            if top is not None and top.probability >= config.stop.posterior_threshold:
                 episode.stop_reason = "confident"
                 break
-            if episode.questions >= config.max_questions:
+            if episode.questions >= config.stop.max_questions:
                 episode.stop_reason = "budget"
                 break
-            ids = [d.disease_id for d in differential.diseases[: config.top_candidates]]
+            ids = [d.disease_id for d in differential.diseases[: config.stop.top_candidates]]
             asked = evidence.asked()
             pool = sorted(
                 {
@@ -184,14 +174,14 @@ class BaselinePolicy:
         asked: set[str] = {first.finding_id}
         posterior = self.table.posterior(evidence)
         while True:
-            if float(posterior.max()) >= config.posterior_threshold:
+            if float(posterior.max()) >= config.stop.posterior_threshold:
                 episode.stop_reason = "confident"
                 break
-            if episode.questions >= config.max_questions:
+            if episode.questions >= config.stop.max_questions:
                 episode.stop_reason = "budget"
                 break
-            choice = self.table.best_question(posterior, asked, config.top_candidates)
-            if choice is None or choice[1] < config.min_information_gain:
+            choice = self.table.best_question(posterior, asked, config.stop.top_candidates)
+            if choice is None or choice[1] < config.stop.min_information_gain:
                 episode.stop_reason = "low_gain" if choice else "no_candidates"
                 break
             answer = patient.answer(choice[0])
@@ -216,8 +206,9 @@ class AgentPolicy:
     def run(self, patient: SimulatedPatient, config: InquiryConfig) -> Episode:
         episode = Episode(patient.patient.id, self.name)
         result = self.consultation.start(patient.opening(), age=patient.patient.age, sex=patient.patient.sex)
-        # The agent holds its own budget (settings.agent.max_questions); a hard cap guards a loop.
-        hard_cap = 2 * config.max_questions + 2
+        # The agent holds its own budget (the same stop rule, settings.agent.stop); a hard cap
+        # guards a loop.
+        hard_cap = 2 * config.stop.max_questions + 2
         while result.follow_up is not None and result.status in ("asking", "urgent"):
             if episode.questions >= hard_cap:
                 episode.stop_reason = "hard_cap"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,7 +61,7 @@ def evaluate(
     run = DdxRun(
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         config={
-            **asdict(config),
+            **config.record(),
             "cutoff": cutoff,
             "seed": seed,
             "patients": len(patients),

@@ -91,14 +91,7 @@ def _consultation(settings: Settings, config: InquiryConfig) -> Iterator[Any]:
     from assistant.runtime import Runtime
 
     # The agent stops by the same rule as the other policies.
-    agent = settings.agent.model_copy(
-        update={
-            "max_questions": config.max_questions,
-            "posterior_threshold": config.posterior_threshold,
-            "min_information_gain": config.min_information_gain,
-            "top_candidates": config.top_candidates,
-        }
-    )
+    agent = settings.agent.model_copy(update={"stop": config.stop})
     settings = settings.model_copy(update={"agent": agent})
     # Retrieval only adds cited passages to the final answer, never changes the differential, so
     # the evaluation skips loading the index; sessions stay in memory, out of the user's history.

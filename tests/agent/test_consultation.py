@@ -14,7 +14,8 @@ from assistant.agent.state import AgentOptions
 from assistant.consultation import Consultation, SessionNotFoundError
 from assistant.safety import DISCLAIMER, MAX_MESSAGE_CHARS
 from assistant.settings import Settings
-from tests.fixtures.agent import ScriptedChatModel
+from kg.models import StopRule
+from tests.fixtures.agent import FakeGraphStore, ScriptedChatModel
 
 NO_LLM = AgentOptions(llm_phrasing=False, llm_extraction=False, llm_summary=False)
 
@@ -265,3 +266,24 @@ def test_answer_with_extra_information(make: Callable[..., Consultation]) -> Non
     got = {o.finding_id: o.present for o in r2.findings}
     assert got[asked] is False
     assert got.get("f_headache") is True or asked == "f_headache"
+
+
+def test_stop_rule_flows_from_the_environment_to_the_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_runtime_factory: Callable[..., Any]
+) -> None:
+    """MEDKG_AGENT__* variables -> Settings.agent.stop -> AgentOptions -> GraphStore.next_step."""
+    monkeypatch.setenv("MEDKG_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("MEDKG_AGENT__MAX_QUESTIONS", "2")
+    monkeypatch.setenv("MEDKG_AGENT__POSTERIOR_THRESHOLD", "0.99")
+    monkeypatch.setenv("MEDKG_AGENT__STOP__TOP_CANDIDATES", "3")
+    for step in ("PHRASING", "EXTRACTION", "SUMMARY"):
+        monkeypatch.setenv(f"MEDKG_AGENT__LLM_{step}", "false")
+    settings = Settings(data_dir=tmp_path)
+    expected = StopRule(max_questions=2, posterior_threshold=0.99, top_candidates=3)
+    assert settings.agent.stop == expected
+    graph = FakeGraphStore()
+    c = Consultation(fake_runtime_factory(graph=graph), settings)  # options from the settings
+    assert c.options.stop == expected
+    end = run_to_end(c, "I have a fever", {})
+    assert graph.rules and all(rule == expected for rule in graph.rules)
+    assert end.questions_asked == 2  # the budget, not the fake's default of 16

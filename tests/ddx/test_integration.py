@@ -22,7 +22,7 @@ from eval.ddx.mapping import DiseaseMapper
 from eval.ddx.patients import write_patients
 from kg import Neo4jGraphStore, load_graph, queries
 from kg.calibration import CalibrationReport
-from kg.models import Evidence, Observation
+from kg.models import Evidence, Observation, StopRule
 from kg.store import GraphStore
 from ui.cli import app
 
@@ -49,7 +49,7 @@ def test_graph_policies_on_real_patients(graph_store: GraphStore, graph_settings
         SHIPPED_PATIENTS,
         policies=["baseline", "graph", "random", "none"],
         limit=PATIENTS,
-        max_questions=8,
+        stop=graph_settings.agent.stop.updated(max_questions=8),
     )
     s = run.summaries
     assert all(x.n == PATIENTS and x.errors == 0 for x in s.values()), {k: x.errors for k, x in s.items()}
@@ -77,7 +77,7 @@ def test_full_agent_on_a_handful_of_patients(graph_store: GraphStore, live_setti
         SHIPPED_PATIENTS,
         policies=["full"],
         limit=3,
-        max_questions=4,
+        stop=live_settings.agent.stop.updated(max_questions=4),
     )
     summary = run.summaries["full"]
     errors = [e["error"] for e in run.episodes if e["error"]]
@@ -170,7 +170,9 @@ def test_scripted_throat_pain_ends_with_pharyngitis_above_cluster_headache(graph
     evidence = Evidence(observations=[Observation(finding_id="E_53", present=True, source="initial")], age=25)
     asked = []
     for _ in range(8):
-        step = graph_store.next_step(evidence, graph_store.differential(evidence), posterior_threshold=0.99)
+        step = graph_store.next_step(
+            evidence, graph_store.differential(evidence), StopRule(posterior_threshold=0.99)
+        )
         if step.question is None:
             break
         fid = step.question.finding.id

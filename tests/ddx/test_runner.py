@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from assistant.contracts import FollowUp, TurnResult
+from assistant.settings import Settings
 from eval.ddx.ddxplus import DDXPlusDefinitions
+from eval.ddx.evaluate import evaluate_with_store
 from eval.ddx.generator import generate_patients
 from eval.ddx.mapping import DiseaseMapper
-from eval.ddx.patients import Patient, PatientFileError
+from eval.ddx.patients import Patient, PatientFileError, write_patients
 from eval.ddx.policies import (
     AgentPolicy,
     BaselinePolicy,
@@ -24,7 +26,7 @@ from eval.ddx.policies import (
 )
 from eval.ddx.report import to_markdown, write_report
 from eval.ddx.runner import evaluate
-from kg.models import RankedDisease
+from kg.models import RankedDisease, StopRule
 from tests.fixtures.ddx import SYMCAT_ONLY_FINDING, FakeDdxGraph
 
 
@@ -71,7 +73,7 @@ def patients(ddx_definitions: DDXPlusDefinitions) -> list[Patient]:
 def test_all_policies_on_the_same_patients(
     fake_ddx_graph: FakeDdxGraph, ddx_definitions: DDXPlusDefinitions, patients: list[Patient], tmp_path: Path
 ) -> None:
-    config = InquiryConfig(max_questions=6)
+    config = InquiryConfig(stop=StopRule(max_questions=6))
     agent = ScriptedConsultation(fake_ddx_graph, config)
     policies: list[Policy] = [
         AgentPolicy(agent),
@@ -97,7 +99,7 @@ def test_all_policies_on_the_same_patients(
     assert "I don't know." in agent.answers and ("No." in agent.answers or "Yes." in agent.answers)
     assert run.summaries["none"].mean_questions == 0
     for name in ("baseline", "graph", "random"):
-        assert 0 < run.summaries[name].mean_questions <= config.max_questions
+        assert 0 < run.summaries[name].mean_questions <= config.stop.max_questions
     # Asking helps on this fake graph built from the same links the patients come from.
     assert run.summaries["baseline"].top1 > run.summaries["none"].top1
     assert run.summaries["graph"].top1 >= run.summaries["none"].top1
@@ -158,3 +160,28 @@ def test_unknown_pathology_is_skipped_with_a_reason(
     )
     assert run.summaries["none"].n == 1
     assert run.skipped == [{"patient": "x:1", "reason": "unknown pathology 'Dragon pox'"}]
+
+
+def test_settings_stop_rule_reaches_the_store_and_the_record(
+    fake_ddx_graph: FakeDdxGraph, patients: list[Patient], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MEDKG_AGENT__* -> Settings.agent.stop -> InquiryConfig -> GraphStore.next_step, and the
+    results' config keeps the rule's fields flat (same keys as before the StopRule model)."""
+    monkeypatch.setenv("MEDKG_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("MEDKG_AGENT__MAX_QUESTIONS", "3")
+    monkeypatch.setenv("MEDKG_AGENT__POSTERIOR_THRESHOLD", "0.9")
+    settings = Settings(data_dir=tmp_path)
+    expected = StopRule(max_questions=3, posterior_threshold=0.9)
+    path = tmp_path / "patients.csv"
+    write_patients(path, patients[:4])
+    run = evaluate_with_store(fake_ddx_graph, settings, path, policies=["graph"])  # type: ignore[arg-type]
+    assert fake_ddx_graph.rules and set(fake_ddx_graph.rules) == {expected}
+    assert all(e["questions"] <= 3 for e in run.episodes)
+    assert {k: run.config[k] for k in (*StopRule.model_fields, "top_k")} == {
+        **expected.model_dump(),
+        "top_k": 10,
+    }
+    # An explicit rule (the CLI's --max-questions / --threshold) replaces the settings' one.
+    fake_ddx_graph.rules.clear()
+    evaluate_with_store(fake_ddx_graph, settings, path, policies=["graph"], stop=StopRule(max_questions=1))  # type: ignore[arg-type]
+    assert set(fake_ddx_graph.rules) == {StopRule(max_questions=1)}

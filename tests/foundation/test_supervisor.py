@@ -70,14 +70,14 @@ def test_settings_layering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("MEDKG_LLM__BASE_URL", raising=False)
     settings = Settings()
     assert settings.llm.model == "from-toml"
-    assert settings.agent.max_questions == 5
+    assert settings.agent.stop.max_questions == 5
     assert settings.llm.base_url == "http://toml:1/v1"
     monkeypatch.setenv("OPENAI_BASE_URL", "http://env:2/v1")
     monkeypatch.setenv("MEDKG_AGENT__MAX_QUESTIONS", "7")
     monkeypatch.setenv("NEO4J_URI", "neo4j://db:7687")
     settings = Settings()
     assert settings.llm.base_url == "http://env:2/v1"
-    assert settings.agent.max_questions == 7
+    assert settings.agent.stop.max_questions == 7
     assert settings.graph.uri == "neo4j://db:7687"
     monkeypatch.setenv("MEDKG_LLM__BASE_URL", "http://medkg:3/v1")
     assert Settings().llm.base_url == "http://medkg:3/v1"

@@ -12,7 +12,7 @@ from assistant.services import ensure_graph_current
 from assistant.settings import Settings
 from kg import GraphError, LoadReport, Neo4jGraphStore, UnknownFindingError, connect, load_graph
 from kg.merge import build_content
-from kg.models import Evidence, Observation, Sex
+from kg.models import Evidence, Observation, Sex, StopRule
 from kg.scoring import entropy
 
 pytestmark = pytest.mark.integration
@@ -116,7 +116,7 @@ def test_red_flags_and_severe_candidates_are_reported(graph_store: Neo4jGraphSto
 def test_next_question_has_max_gain_against_brute_force(graph_store: Neo4jGraphStore) -> None:
     evidence = _ev(["E_91", "E_201"], age=30)
     diff = graph_store.differential(evidence)
-    step = graph_store.next_step(evidence, diff, posterior_threshold=0.99, min_information_gain=0.0)
+    step = graph_store.next_step(evidence, diff, StopRule(posterior_threshold=0.99, min_information_gain=0.0))
     assert step.stop_reason == "asking" and step.question is not None
     model = graph_store.model()
     post = model.posterior(evidence)

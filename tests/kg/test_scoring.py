@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from kg.models import Evidence, FindingConcept, Observation, Sex
+from kg.models import Evidence, FindingConcept, Observation, Sex, StopRule
 from kg.scoring import DiagnosisModel, DiseaseMeta, FindingMeta, Posterior, entropy
 from kg.store import UnknownFindingError
 
@@ -183,7 +183,7 @@ def test_information_gain_matches_brute_force_and_argmax_is_asked() -> None:
     brute = [_brute_force_gain(model, evidence, model.findings[int(j)].id) for j in cols]
     np.testing.assert_allclose(gains, brute, atol=1e-12)
     diff = model.differential(evidence)
-    step = model.next_step(evidence, diff, posterior_threshold=0.99, min_information_gain=0.0)
+    step = model.next_step(evidence, diff, StopRule(posterior_threshold=0.99, min_information_gain=0.0))
     assert step.stop_reason == "asking" and step.question is not None
     assert step.question.finding.id == model.findings[int(cols[int(np.argmax(brute))])].id
     assert step.question.information_gain == pytest.approx(max(brute))
@@ -203,10 +203,12 @@ def test_stop_rules() -> None:
     model = _model()
     ev = _ev(("f0", True), ("f1", True), ("f2", False), ("f4", False))
     diff = model.differential(ev)
-    assert model.next_step(ev, diff, posterior_threshold=0.5).stop_reason == "confident"
-    assert model.next_step(ev, diff, posterior_threshold=1.1, max_questions=2).stop_reason == "budget"
+    assert model.next_step(ev, diff, StopRule(posterior_threshold=0.5)).stop_reason == "confident"
     assert (
-        model.next_step(ev, diff, posterior_threshold=1.1, min_information_gain=10.0).stop_reason
+        model.next_step(ev, diff, StopRule(posterior_threshold=1.0, max_questions=2)).stop_reason == "budget"
+    )
+    assert (
+        model.next_step(ev, diff, StopRule(posterior_threshold=1.0, min_information_gain=10.0)).stop_reason
         == "low_gain"
     )
     empty = DiagnosisModel([], [_finding("f0")], [])
@@ -217,7 +219,9 @@ def test_question_text_falls_back_to_name() -> None:
     model = _model()
     ev = _ev(("f1", True), ("f0", False))
     diff = model.differential(ev)
-    step = model.next_step(ev, diff, posterior_threshold=1.1, min_information_gain=0.0, top_candidates=10)
+    step = model.next_step(
+        ev, diff, StopRule(posterior_threshold=1.0, min_information_gain=0.0, top_candidates=10)
+    )
     assert step.question is not None
     expected = model.findings[model.finding_index[step.question.finding.id]].question
     assert step.question.text == (expected or f"Do you have {step.question.finding.name}?")
@@ -260,7 +264,7 @@ def test_answerability_learns_which_vocabulary_the_patient_can_answer() -> None:
     after = _ev(("a0", True), ("sym", None))
     assert model.answerability(after, cols).tolist() == pytest.approx([0.5, 1 / 3])
     # ...so the next question goes to the equally informative DDXPlus finding.
-    step = model.next_step(after, model.differential(after), posterior_threshold=0.99)
+    step = model.next_step(after, model.differential(after), StopRule(posterior_threshold=0.99))
     assert step.question is not None and step.question.finding.id == "ddx"
     # A patient who answers SymCat questions keeps being asked them.
     answered = _ev(("a0", True), ("sym", False))

@@ -60,15 +60,18 @@ def ddx(
 
     try:
         read_patients(patients_file, limit=1)  # a bad file fails here, before any server starts
+        settings = load_settings()
+        # The settings' stop rule, with the options given here.
+        options = {"max_questions": max_questions, "posterior_threshold": threshold}
+        stop = settings.agent.stop.updated(**{k: v for k, v in options.items() if v is not None})
         run = evaluate_from_settings(
-            load_settings(),
+            settings,
             patients_file,
             policies=policy,
             limit=limit,
-            max_questions=max_questions,
+            stop=stop,
             seed=seed,
             cutoff=cutoff,
-            posterior_threshold=threshold,
             progress=progress,
             handle_signals=True,
         )
