@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     files = [f for f in (args.patients or DEFAULT_FILES) if f.exists()]
     config = InquiryConfig()
-    results: dict[str, Any] = {"config": config.__dict__, "runs": []}
+    results: dict[str, Any] = {"config": config.record(), "runs": []}
     for label, packs in PACK_SETS.items():
         for path in files:
             started = time.perf_counter()

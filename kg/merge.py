@@ -469,7 +469,9 @@ def build_content(packs: Sequence[str] = PACKS) -> GraphContent:
     if CURATED_VALUES in packs:
         ddxplus_disease = {r.ddxplus: did for did, r in diseases.items() if r.ddxplus}
         measured = {
-            (d, f.partition(VALUE_SEPARATOR)[0]) for (d, f), e in edges.items() if e["source"] == TRAIN_STATS
+            (d, f.partition(VALUE_SEPARATOR)[0])
+            for (d, f), e in edges.items()
+            if e["source"].startswith(TRAIN_STATS)
         }
         report.curated_value_links = _add_curated_values(
             edges,
