@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,13 +13,6 @@ from kg import server as graph_server
 
 if TYPE_CHECKING:
     from kg import LoadReport, Neo4jGraphStore
-
-
-@dataclass
-class Endpoints:
-    llm_base_url: str
-    graph_uri: str
-    services: list[ManagedService] = field(default_factory=list)
 
 
 def _http_ok(url: str) -> bool:

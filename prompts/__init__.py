@@ -46,7 +46,3 @@ def load_prompt(name: str) -> Prompt:
         version = first.split(":", 1)[1].strip()
         text = rest
     return Prompt(name=name, version=version, template=text.strip("\n"))
-
-
-def available_prompts() -> list[str]:
-    return sorted(p.stem for p in PROMPT_DIR.glob("*.txt"))

@@ -65,10 +65,6 @@ class OpenClipEncoder:
         self.batch_size = max(1, batch_size)
 
     @property
-    def embedding_dim(self) -> int:
-        return int(self.encode_texts(["x"]).shape[1])
-
-    @property
     def logit_scale(self) -> float:
         """The model's learned similarity scale (1 / CLIP temperature)."""
         torch = _import_torch()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -200,10 +199,3 @@ class ZeroShotClassifier:
 
 def above_threshold(scored: Sequence[ImageFinding], threshold: float) -> list[ImageFinding]:
     return [f for f in scored if f.probability >= threshold]
-
-
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def normalise_term(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
