@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from kg.models import Observation, RankedDisease, Sex
 from retrieval.base import Passage
+from vlm.zero_shot import ImageFinding
 
 ConsultationStatus = Literal["asking", "answered", "urgent", "needs_input"]
 
@@ -20,12 +21,6 @@ class FollowUp(BaseModel):
     graph_text: str  # the graph's own question text
     choices: list[str] = Field(default_factory=lambda: ["Yes", "No", "Don't know"])
     information_gain: float = 0.0
-
-
-class ImageFinding(BaseModel):
-    label: str
-    finding_id: str | None = None
-    probability: float
 
 
 class TurnResult(BaseModel):

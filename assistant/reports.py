@@ -42,7 +42,7 @@ from vlm.zero_shot import (
 
 log = logging.getLogger(__name__)
 
-DISCLAIMER = (
+DRAFT_DISCLAIMER = (
     "Automated preliminary draft for review by a qualified radiologist; not a diagnosis. "
     "Image findings are zero-shot image-text similarity scores, not a validated classifier."
 )
@@ -98,7 +98,7 @@ class ReportDraft(BaseModel):
     image: ImageSummary
     timings: ReportTimings
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    disclaimer: str = DISCLAIMER
+    disclaimer: str = DRAFT_DISCLAIMER
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -180,7 +180,7 @@ def draft_report(
     timings.retrieval_s = time.perf_counter() - mark
 
     indication_text = _clean_indication(indication)
-    evidence = Evidence(scored, label_set, threshold, possible_threshold)
+    evidence = ImageEvidence(scored, label_set, threshold, possible_threshold)
     uncertainty = _standard_notes(loaded.modality, report_bank is not None, similar)
     validation: list[str] = []
     generated_by: Literal["llm", "llm+template", "template"] = "template"
@@ -265,7 +265,7 @@ def _classifier(
     return classifier
 
 
-class Evidence:
+class ImageEvidence:
     """The scored labels and what each one allows the report to say."""
 
     def __init__(
@@ -308,7 +308,7 @@ def _term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(r"\b" + r"\s+".join(words) + r"(?:s|es)?\b", re.IGNORECASE)
 
 
-def ground_text(text: str, evidence: Evidence) -> tuple[str, list[str]]:
+def ground_text(text: str, evidence: ImageEvidence) -> tuple[str, list[str]]:
     """Drop sentences whose finding claims the evidence does not support; say what was dropped."""
     kept: list[str] = []
     notes: list[str] = []
@@ -323,7 +323,7 @@ def ground_text(text: str, evidence: Evidence) -> tuple[str, list[str]]:
     return " ".join(kept).strip(), notes
 
 
-def _unsupported_claim(sentence: str, evidence: Evidence) -> str | None:
+def _unsupported_claim(sentence: str, evidence: ImageEvidence) -> str | None:
     covered: list[tuple[int, int]] = []
     for pattern, label, probability in evidence.terms:
         for match in pattern.finditer(sentence):
@@ -346,7 +346,7 @@ def _unsupported_claim(sentence: str, evidence: Evidence) -> str | None:
     return None
 
 
-def template_sections(evidence: Evidence) -> tuple[str, str]:
+def template_sections(evidence: ImageEvidence) -> tuple[str, str]:
     """FINDINGS and IMPRESSION written from the evidence alone (the fallback draft)."""
     present, possible = evidence.present, evidence.possible
     sentences = [
@@ -373,7 +373,7 @@ def template_sections(evidence: Evidence) -> tuple[str, str]:
     return " ".join(sentences), impression
 
 
-def _complete_findings(text: str, evidence: Evidence) -> str:
+def _complete_findings(text: str, evidence: ImageEvidence) -> str:
     """Append supported findings the LLM left out, so the draft never hides evidence."""
     missing = [
         f
@@ -399,7 +399,9 @@ def _join(items: Any) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _messages(indication: str, evidence: Evidence, similar: Sequence[SimilarReport]) -> list[ChatMessage]:
+def _messages(
+    indication: str, evidence: ImageEvidence, similar: Sequence[SimilarReport]
+) -> list[ChatMessage]:
     system = load_prompt("report_system").render(
         threshold_pct=f"{evidence.threshold:.0%}", possible_pct=f"{evidence.possible_threshold:.0%}"
     )

@@ -19,7 +19,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.agent.extraction import FindingLexicon
-from assistant.contracts import ImageFinding
 from assistant.indexing import app_index_exists, open_app_index
 from assistant.llm.base import ChatModel
 from assistant.safety import DiseaseNameIndex
@@ -27,6 +26,7 @@ from assistant.settings import Settings
 from kg.models import Evidence, FindingConcept
 from kg.store import GraphStore
 from retrieval.base import Retriever
+from vlm.zero_shot import ImageFinding
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +89,8 @@ class EncoderImageAnalyzer:
         classifier = self._classifier_for(findings)
         scored = classifier.score_embeddings(self.encoder.encode_images([loaded.image]))[0]
         return [
-            ImageFinding(
-                label=f.label,
-                # Only graph findings enter the evidence; the standard CXR labels are shown only.
-                finding_id=f.finding_id if f.finding_id in self._graph_ids else None,
-                probability=f.probability,
-            )
+            # Only graph findings enter the evidence; the standard CXR labels are shown only.
+            f if f.finding_id in self._graph_ids else f.model_copy(update={"finding_id": None})
             for f in scored
             if f.probability >= self.threshold
         ]

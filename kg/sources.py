@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -116,14 +117,16 @@ def source_checksums() -> dict[str, str]:
     return sums
 
 
-_NON_WORD = re.compile(r"[^a-z0-9]+")
-
-
 def normalize_name(text: str) -> str:
-    """Lower-case, drop punctuation and parentheses content markers, collapse spaces."""
-    text = text.lower().replace("'s ", "s ").replace("’s ", "s ")
-    text = re.sub(r"\(([^)]*)\)", r" \1 ", text)
-    return _NON_WORD.sub(" ", text).strip()
+    """A case-, accent- and punctuation-insensitive key for matching names across sources.
+
+    Accents are dropped ("Guillain-Barré" -> "guillain barre"), a possessive "'s" joins its
+    word ("Crohn's disease" -> "crohns disease"), anything else not a letter or digit is a space.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    text = text.replace("'s ", "s ").replace("’s ", "s ")
+    return " ".join("".join(c if c.isalnum() else " " for c in text).split())
 
 
 # ----------------------------------------------------------------------------- DDXPlus

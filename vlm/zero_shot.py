@@ -60,7 +60,7 @@ class FindingLabel:
 
 
 class ImageFinding(BaseModel):
-    """A scored label. ``label``/``finding_id``/``probability`` match assistant.contracts.ImageFinding."""
+    """A scored label: the classifier's output, the consultation's image findings and the report's."""
 
     label: str
     finding_id: str | None = None

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+
+from kg.sources import normalize_name
 
 DATA_DIR = Path(__file__).parent / "data" / "ddxplus"
 EvidenceType = Literal["B", "C", "M"]
@@ -52,14 +53,6 @@ class ConditionDef:
     @property
     def evidences(self) -> tuple[str, ...]:
         return self.symptoms + self.antecedents
-
-
-def normalize_name(text: str) -> str:
-    """Case-, accent- and punctuation-insensitive key for matching condition names."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    kept = "".join(c if c.isalnum() else " " for c in ascii_text)
-    return " ".join(kept.split())
 
 
 class DDXPlusDefinitions:

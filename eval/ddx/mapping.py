@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from eval.ddx.ddxplus import ConditionDef, DDXPlusDefinitions, normalize_name
+from eval.ddx.ddxplus import ConditionDef, DDXPlusDefinitions
 from kg.models import DiseaseConcept
+from kg.sources import normalize_name
 
 
 class DiseaseMapper:

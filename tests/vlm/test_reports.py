@@ -11,7 +11,7 @@ import pytest
 
 from assistant.llm.base import ChatMessage, LLMUnavailableError, StructuredOutputError
 from assistant.reports import (
-    Evidence,
+    ImageEvidence,
     LLMReport,
     ReportDraft,
     draft_report,
@@ -25,15 +25,15 @@ from vlm.report_bank import ReportBank
 from vlm.zero_shot import ImageFinding, standard_cxr_labels
 
 
-def evidence(**probabilities: float) -> Evidence:
-    """Evidence where every standard label scores 0.1 except the ones given (by label id suffix)."""
+def evidence(**probabilities: float) -> ImageEvidence:
+    """ImageEvidence where every standard label scores 0.1 except the ones given (by label id suffix)."""
     scored = [
         ImageFinding(
             label=label.name, finding_id=label.id, probability=probabilities.get(label.id.split(":")[1], 0.1)
         )
         for label in standard_cxr_labels().labels
     ]
-    return Evidence(scored, standard_cxr_labels().labels, threshold=0.5, possible_threshold=0.35)
+    return ImageEvidence(scored, standard_cxr_labels().labels, threshold=0.5, possible_threshold=0.35)
 
 
 class FakeChat:
@@ -222,7 +222,7 @@ def test_report_draft_end_to_end_with_embedded_llm(
         for label in standard_cxr_labels().labels
         if label.id not in reported
     ]
-    ev = Evidence(
+    ev = ImageEvidence(
         [*draft.image_findings, *unreported],
         standard_cxr_labels().labels,
         draft.threshold,
