@@ -242,6 +242,8 @@ class Consultation:
             next_steps=list(values.get("next_steps") or []) if answered else [],
             disclaimer=DISCLAIMER,
             questions_asked=len(values.get("asked") or []),
+            age=values.get("age"),
+            sex=values.get("sex"),
         )
 
 

@@ -37,6 +37,10 @@ class TurnResult(BaseModel):
     next_steps: list[str] = Field(default_factory=list)
     disclaimer: str = ""
     questions_asked: int = 0
+    # What the consultation knows of the patient: given when it was opened, or read from the
+    # patient's words ("I am a 34 year old woman"). None is unknown; 0 is under one year.
+    age: int | None = None
+    sex: Sex | None = None
 
 
 class TranscriptEntry(BaseModel):

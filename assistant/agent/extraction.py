@@ -342,17 +342,29 @@ def merge_mentions(mentions: Iterable[Mention]) -> dict[str, Mention]:
 
 # --------------------------------------------------------------------------- demographics
 
-_AGE_PATTERNS = [
-    re.compile(r"\b(\d{1,3})\s*(?:-|\s)?\s*(?:years?|yrs?|y\.?\s?o\.?|yo)\b(?:\s*-?\s*old)?"),
-    re.compile(
-        r"\b(?:i\s*am|i'm|im|age[d]?|aged)\s*(?:is\s*)?(\d{1,3})\b(?!\s*(?:kg|lb|cm|%|days?|weeks?|months?|hours?|times?))"
-    ),
-    re.compile(r"\b(\d{1,3})\s*([mf])\b"),
-    re.compile(r"\b([mf])\s*(\d{1,3})\b"),
-]
+_NOT_AN_AGE = (
+    r"(?!\s*(?:kg|lbs?|cm|%|days?|weeks?|months?|hours?|h\b|minutes?|mins?|times?|am\b|pm\b|o'clock))"
+)
+# "34 year old", "34-year-old", "34 years of age", "34yo", "34 y/o", "34 y.o."
+_YEARS_OLD = re.compile(
+    r"\b(\d{1,3})\s*-?\s*(?:(?:years?|yrs?|yr)\s*-?\s*(?:old|of\s+age)\b|y\s*/\s*o\b|y\.\s?o\b\.?|yo\b)"
+)
+# "3-month-old", "6 weeks old", "10 day old": under a year, in whole years.
+_UNDER_A_YEAR = re.compile(r"\b(\d{1,3})\s*-?\s*(months?|mos?|weeks?|wks?|days?)\s*-?\s*old\b")
+_DAYS_PER_UNIT = {"m": 30.4, "w": 7.0, "d": 1.0}
+_NEWBORN = re.compile(r"\b(?:new\s*-?\s*born|neonate)\b")
+# "I'm 34", "aged 70", "age: 70", "age is 70" (not "I am 6 months pregnant").
+_STATED_AGE = re.compile(r"\b(?:i\s*am|i'm|im|aged?)\s*[:=]?\s*(?:is\s*)?(\d{1,3})\b" + _NOT_AN_AGE)
+# "45M", "45 f", "f 32".
+_AGE_SEX = re.compile(r"\b(\d{1,3})\s*([mf])\b")
+_SEX_AGE = re.compile(r"(?<!')\b([mf])\s*(\d{1,3})\b" + _NOT_AN_AGE)  # not the m of "i'm 5 days"
 _FEMALE = {"woman", "female", "girl", "lady", "pregnant", "mother", "grandmother", "wife"}
 _MALE = {"man", "male", "boy", "guy", "gentleman", "father", "grandfather", "husband"}
+# Right after a stated age, these name the patient ("my 3-month-old son", "a 6-year-old girl").
+_PATIENT_F = {"woman", "female", "girl", "lady", "daughter", "f"}
+_PATIENT_M = {"man", "male", "boy", "guy", "gentleman", "son", "m"}
 _OTHER_PERSON = {"my", "his", "her", "their", "our", "your"}
+MAX_AGE = 120
 
 
 @dataclass(frozen=True)
@@ -361,22 +373,43 @@ class Demographics:
     sex: Sex | None = None
 
 
+def _sex_of(word: str) -> Sex | None:
+    if word in _PATIENT_F:
+        return "F"
+    if word in _PATIENT_M:
+        return "M"
+    return None
+
+
+def _age_and_sex(norm: str) -> tuple[int | None, Sex | None, int]:
+    """The stated age (whole years; under one year is 0), a sex named with it, and where the
+    age phrase ends (-1 when no age is stated)."""
+    m = _UNDER_A_YEAR.search(norm)
+    if m:
+        days = int(m.group(1)) * _DAYS_PER_UNIT[m.group(2)[0]]
+        return int(days // 365.25), None, m.end()
+    m = _YEARS_OLD.search(norm) or _STATED_AGE.search(norm)
+    if m and int(m.group(1)) <= MAX_AGE:
+        return int(m.group(1)), None, m.end()
+    for pattern, digits, letter in ((_AGE_SEX, 1, 2), (_SEX_AGE, 2, 1)):
+        m = pattern.search(norm)
+        if m and int(m.group(digits)) <= MAX_AGE:
+            return int(m.group(digits)), _sex_of(m.group(letter)), m.end()
+    m = _NEWBORN.search(norm)
+    if m:
+        return 0, None, m.end()
+    return None, None, -1
+
+
 def extract_demographics(text: str) -> Demographics:
+    """Age and sex the patient states: "I am a 34 year old woman", "34yo male", "45M",
+    "aged 70", "my 3-month-old son" (age 0: under one year). None where not stated; a
+    duration ("a fever for 3 years") is not an age."""
     norm = normalize_text(text)
-    age: int | None = None
-    sex: Sex | None = None
-    for pat in _AGE_PATTERNS:
-        m = pat.search(norm)
-        if not m:
-            continue
-        groups = [g for g in m.groups() if g]
-        digits = next((g for g in groups if g.isdigit()), None)
-        letter = next((g for g in groups if g in ("m", "f")), None)
-        if digits is not None and 0 <= int(digits) <= 120:
-            age = int(digits)
-            if letter:
-                sex = "M" if letter == "m" else "F"
-            break
+    age, sex, end = _age_and_sex(norm)
+    if end >= 0 and sex is None:
+        following = tokenize(norm[end:])[:1]
+        sex = _sex_of(following[0]) if following else None
     tokens = tokenize(norm)
     for i, tok in enumerate(tokens):
         if sex is not None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from assistant.contracts import FollowUp
 from assistant.safety import DISCLAIMER, URGENT_ADVICE
-from kg.models import FindingConcept, FindingLink, RankedDisease
+from kg.models import VALUE_SEPARATOR, FindingConcept, FindingLink, RankedDisease
 from retrieval.base import Passage
+
+SUPPORTING_LINES = 3  # evidence lines per condition in the chat's differential
+CONTRADICTING_LINES = 2
 
 
 def follow_up_choices(finding: FindingConcept) -> list[str]:
@@ -41,12 +45,103 @@ def graph_path(link: FindingLink, disease: RankedDisease) -> str:
     return f"({disease.name})-[HAS_FINDING p={link.p:.2f}]->({link.finding_name})"
 
 
-def _links(links: Sequence[FindingLink], limit: int = 4) -> str:
-    parts = []
-    for link in links[:limit]:
-        value = f" = {link.value}" if link.value else ""
-        parts.append(f"{link.finding_name}{value} (p={link.p:.2f})")
-    return "; ".join(parts)
+# --------------------------------------------------------------------------- evidence in words
+
+# Where a link's probability comes from (FindingLink.source), as a clinician would name it.
+SOURCE_LABELS = {
+    "ddxplus-train-stats": "DDXPlus training statistics",
+    "ddxplus-train-stats+symcat": "DDXPlus training statistics",
+    "curated-values": "medkg curated table",
+    "symcat": "SymCat survey",
+    "symcat-capped": "SymCat survey",
+    "ddxplus": "DDXPlus definition",
+    "ddxplus+symcat": "DDXPlus + SymCat",
+    "calibration": "calibrated on your records",
+    "calibrated": "calibrated on your records",
+    "leak": "not linked (rare by chance)",
+    "unknown": "no data in this source",
+}
+# How often a finding occurs in a disease, in words (lower bounds of P(finding | disease)).
+FREQUENCY_WORDS = (
+    (0.75, "typical"),
+    (0.4, "common"),
+    (0.15, "occasional"),
+    (0.05, "uncommon"),
+    (0.0, "rare"),
+)
+_VALUE_CODE = re.compile(r"^V_\d+$")  # DDXPlus value codes: the value links carry their names
+
+
+def source_label(source: str | None) -> str:
+    if not source:
+        return ""
+    return SOURCE_LABELS.get(source, source)
+
+
+def how_often(p: float) -> str:
+    return next(word for bound, word in FREQUENCY_WORDS if p >= bound)
+
+
+def percent(p: float) -> str:
+    if p >= 0.995:
+        return ">99%"
+    if p < 0.005:
+        return "<1%"
+    return f"{p:.0%}"
+
+
+def finding_label(link: FindingLink) -> str:
+    """The finding as the patient reported it: "fever", "no fever", "pain intensity (patient: 6)",
+    "pain location: pharynx", "pain location: not palate"."""
+    name = link.finding_name
+    value = link.value if link.value and not _VALUE_CODE.match(link.value) else None
+    if link.present:
+        return f"{name} (patient: {value})" if value else name
+    if ": " in name:
+        head, _, tail = name.partition(": ")
+        return f"{head}: not {tail}"
+    return f"no {name}"
+
+
+def evidence_parts(link: FindingLink, disease_name: str) -> tuple[str, str, str]:
+    """(finding as reported, how often it occurs in the disease, source) in words."""
+    pct, often = percent(link.p), how_often(link.p)
+    if link.source == "unknown":
+        how = f"no data for {disease_name} ({pct} averaged over other conditions)"
+    elif link.present:
+        how = f"{often} ({pct} of patients with {disease_name})"
+    elif link.p >= FREQUENCY_WORDS[2][0]:
+        how = f"yet {often}: {pct} of patients with {disease_name} have it"
+    else:
+        how = f"as expected: only {pct} of patients with {disease_name} have it"
+    return finding_label(link), how, source_label(link.source)
+
+
+def evidence_line(link: FindingLink, disease_name: str) -> str:
+    """One evidence link as a clinician reads it (plain text, not escaped), e.g.
+    "pain location: pharynx — typical (90% of patients with Viral pharyngitis) · source:
+    DDXPlus training statistics". The graph path stays in ``link.path``."""
+    finding, how, source = evidence_parts(link, disease_name)
+    return f"{finding} — {how}" + (f" · source: {source}" if source else "")
+
+
+def readable_links(links: Sequence[FindingLink]) -> list[FindingLink]:
+    """The links worth a line: an answer to a multi-choice or scale question ("pain location"
+    = V_20, "pain intensity" = 6) gives way to the links of its values ("pain location:
+    pharynx", "pain intensity: 6") where those are listed too."""
+    bases = {
+        link.finding_id.partition(VALUE_SEPARATOR)[0] for link in links if VALUE_SEPARATOR in link.finding_id
+    }
+    return [link for link in links if not (link.value and link.finding_id in bases)]
+
+
+def _evidence_lines(
+    label: str, links: Sequence[FindingLink], disease: RankedDisease, limit: int
+) -> list[str]:
+    shown = readable_links(links)[:limit]
+    if not shown:
+        return []
+    return [f"   - {label}:"] + [f"     - {evidence_line(link, disease.name)}" for link in shown]
 
 
 def differential_block(diseases: Sequence[RankedDisease], limit: int) -> str:
@@ -56,11 +151,10 @@ def differential_block(diseases: Sequence[RankedDisease], limit: int) -> str:
         flag = " — *can be serious*" if d.severe or (d.severity is not None and d.severity <= 2) else ""
         flag += ", *cannot be excluded yet*" if d.cannot_exclude else ""
         lines.append(f"{i}. **{d.name}** — {d.probability:.0%}{flag}")
+        lines += _evidence_lines("for", d.supporting, d, SUPPORTING_LINES)
+        lines += _evidence_lines("against", d.contradicting, d, CONTRADICTING_LINES)
         if d.supporting:
-            lines.append(f"   - for: {_links(d.supporting)}")
             lines.append(f"   - graph path: `{graph_path(d.supporting[0], d)}`")
-        if d.contradicting:
-            lines.append(f"   - against: {_links(d.contradicting)}")
     return "\n".join(lines)
 
 

@@ -67,6 +67,19 @@ def test_hedged_mention_has_lower_confidence() -> None:
         ("I have had a fever for 3 days", None, None),
         ("a 6-year-old boy with a rash", 6, "M"),
         ("I'm pregnant and have headaches", None, "F"),
+        # The UI's Age/Sex boxes are filled from these (issue 13).
+        ("I am a 34 year old woman", 34, "F"),
+        ("34yo male, sore throat", 34, "M"),
+        ("34 y/o F", 34, "F"),
+        ("my 3-month-old son has a fever", 0, "M"),  # a baby is 0, not unknown
+        ("my 18 month old daughter is coughing", 1, "F"),
+        ("newborn, not feeding well", 0, None),
+        ("aged 70, short of breath", 70, None),
+        ("Age: 55. Chest pain.", 55, None),
+        ("I have a sore throat and a cough", None, None),
+        ("I have had a fever for 3 years", None, None),  # a duration, not an age
+        ("I'm 5 days into this flu", None, None),  # not "m 5" (a 5-year-old male)
+        ("I am 6 months pregnant", None, "F"),
     ],
 )
 def test_demographics(text: str, age: int | None, sex: str | None) -> None:

@@ -21,7 +21,7 @@ from ui.services import AppServices, ReportUnavailableError
 from ui.web.render import (
     assistant_message,
     differential_html,
-    evidence_markdown,
+    evidence_html,
     follow_up_markdown,
     urgent_html,
 )
@@ -36,6 +36,7 @@ DISCLAIMER = (
 )
 QUICK_ANSWERS = ("Yes", "No", "Don't know")
 UI_CONCURRENCY = 8
+MAX_AGE = 130  # as the API and the consultation accept
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".dcm", ".dicom"]
 
 History = list[dict[str, Any]]
@@ -66,18 +67,50 @@ def _first_file(files: list[Any] | None) -> str | None:
     return str(first)
 
 
-def _turn_outputs(history: History, session_id: str | None, result: TurnResult | None) -> tuple[Any, ...]:
+def demographics_updates(result: TurnResult | None, *, reset: bool = False) -> tuple[Any, Any]:
+    """The Age and Sex boxes show what the consultation knows: given with the first message or
+    read from the patient's words ("I am a 34 year old woman"). Empty is unknown (0 is a
+    newborn). Read-only once a session runs; a new session clears and unlocks them."""
+    if reset:
+        return gr.update(value="", interactive=True), gr.update(value=None, interactive=True)
+    if result is None:  # nothing happened (a refused first message): keep what was typed
+        return gr.update(), gr.update()
+    age = "" if result.age is None else str(result.age)
+    return gr.update(value=age, interactive=False), gr.update(value=result.sex, interactive=False)
+
+
+def _turn_outputs(
+    history: History, session_id: str | None, result: TurnResult | None, *, reset: bool = False
+) -> tuple[Any, ...]:
     follow_up = result.follow_up if result else None
     return (
         history,
         session_id,
         differential_html(result.differential if result else []),
-        evidence_markdown(result),
+        evidence_html(result),
         urgent_html(result),
         follow_up_markdown(follow_up),
         gr.update(visible=follow_up is not None),
         result.model_dump(mode="json") if result else None,
+        *demographics_updates(result, reset=reset),
     )
+
+
+def parse_age(value: str | float | None) -> int | None:
+    """The Age box: empty is unknown, else whole years 0-130 (0: under one year)."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = -1.0
+    if not number.is_integer() or not 0 <= number <= MAX_AGE:
+        raise UserFacingError(
+            f"Age is a whole number of years from 0 to {MAX_AGE} (0: under one year);"
+            " leave it empty if unknown."
+        )
+    return int(number)
 
 
 class ConsultationCallbacks:
@@ -96,7 +129,7 @@ class ConsultationCallbacks:
         message: dict[str, Any] | None,
         history: History,
         session_id: str | None,
-        age: float | None,
+        age: str | float | None,
         sex: str | None,
         last: dict[str, Any] | None,
         progress: gr.Progress = gr.Progress(),
@@ -117,7 +150,7 @@ class ConsultationCallbacks:
             if session_id is None:
                 result = consultation.start(
                     text or None,
-                    age=int(age) if age is not None else None,
+                    age=parse_age(age),
                     sex=sex if sex in ("M", "F") else None,
                     image=image,
                 )
@@ -158,7 +191,7 @@ class ConsultationCallbacks:
         return _turn_outputs(history, session_id, result)
 
     def new_session(self) -> tuple[Any, ...]:
-        return (gr.update(value=None), *_turn_outputs([], None, None), gr.update(value=None))
+        return (gr.update(value=None), *_turn_outputs([], None, None, reset=True), gr.update(value=None))
 
     def export(self, session_id: str | None) -> Any:
         if session_id is None:
@@ -225,11 +258,26 @@ def build_blocks(services: AppServices) -> gr.Blocks:
             with gr.Tab("Consultation", id="consultation", elem_id="tab-consultation"), gr.Row():
                 with gr.Column(scale=3):
                     with gr.Row(equal_height=True):
-                        # Read with the first message only: demographics shape the priors.
-                        age = gr.Number(
-                            None, label="Age (years)", precision=0, minimum=0, maximum=130, elem_id="age"
+                        # Sent with the first message (demographics shape the priors), then
+                        # filled from the consultation: what the patient says in the chat.
+                        # A text box, not gr.Number: an empty gr.Number shows and sends 0 (a
+                        # newborn's age) in Gradio 6; here empty is unknown.
+                        age = gr.Textbox(
+                            "",
+                            label="Age (years)",
+                            info="Empty: unknown · 0: under one year",
+                            placeholder="unknown",
+                            max_lines=1,
+                            max_length=3,
+                            elem_id="age",
                         )
-                        sex = gr.Radio(["F", "M"], value=None, label="Sex", elem_id="sex")
+                        sex = gr.Radio(
+                            [("Female", "F"), ("Male", "M")],
+                            value=None,
+                            label="Sex",
+                            info="Filled from the chat when the patient says it",
+                            elem_id="sex",
+                        )
                     urgent = gr.HTML("", elem_id="urgent-banner", js_on_load=None)
                     chatbot = gr.Chatbot(
                         elem_id="chat", label="Consultation", height=420, feedback_options=None
@@ -256,7 +304,7 @@ def build_blocks(services: AppServices) -> gr.Blocks:
                     gr.Markdown("### Differential")
                     chart = gr.HTML(differential_html([]), elem_id="differential-chart", js_on_load=None)
                     gr.Markdown("### Evidence")
-                    evidence = gr.Markdown(evidence_markdown(None), elem_id="evidence")
+                    evidence = gr.HTML(evidence_html(None), elem_id="evidence", js_on_load=None)
             with gr.Tab("Report draft", id="report", elem_id="tab-report"), gr.Row():
                 with gr.Column():
                     report_image = gr.File(
@@ -281,12 +329,26 @@ def build_blocks(services: AppServices) -> gr.Blocks:
                     fhir_button = gr.Button("Download FHIR DiagnosticReport", elem_id="report-fhir-button")
                     fhir_file = gr.File(label="FHIR R4 JSON", visible=False, elem_id="report-fhir-file")
 
-        turn_outputs = [chatbot, session_id, chart, evidence, urgent, follow_up, follow_box, last_result]
+        turn_outputs = [
+            chatbot,
+            session_id,
+            chart,
+            evidence,
+            urgent,
+            follow_up,
+            follow_box,
+            last_result,
+            age,
+            sex,
+        ]
+        # A turn updates many components; its one progress indicator sits on the chat (Gradio
+        # would otherwise cover every output with its own bar).
         chat_input.submit(
             chat.submit,
             [chat_input, chatbot, session_id, age, sex, last_result],
             [chat_input, *turn_outputs],
             show_progress="full",
+            show_progress_on=[chatbot],
         )
         for button, label in zip(answer_buttons, QUICK_ANSWERS, strict=True):
             button.click(
@@ -294,14 +356,18 @@ def build_blocks(services: AppServices) -> gr.Blocks:
                 [gr.State(label), chatbot, session_id, last_result],
                 turn_outputs,
                 show_progress="full",
+                show_progress_on=[chatbot],
             )
-        new_button.click(chat.new_session, None, [chat_input, *turn_outputs, export_file])
+        new_button.click(
+            chat.new_session, None, [chat_input, *turn_outputs, export_file], show_progress="hidden"
+        )
         export_button.click(chat.export, [session_id], [export_file])
         draft_button.click(
             reports.draft,
             [report_image, indication],
             [draft_box, draft_state, fhir_file, report_status],
             show_progress="full",
+            show_progress_on=[draft_box],
         )
         fhir_button.click(reports.fhir, [draft_box, draft_state], [fhir_file])
     # Gradio runs one event of a kind at a time by default: one user's slow turn would block
