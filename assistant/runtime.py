@@ -18,11 +18,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.agent.extraction import FindingLexicon
 from assistant.indexing import app_index_exists, open_app_index
 from assistant.llm.base import ChatModel
 from assistant.safety import DiseaseNameIndex
 from assistant.settings import Settings
+from assistant.text import FindingLexicon
 from kg.models import Evidence, FindingConcept
 from kg.store import GraphStore
 from retrieval.base import Retriever

@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from assistant.agent.extraction import phrase_key, tokenize
+from assistant.text import phrase_key, tokenize
 from kg.models import DiseaseConcept, FindingConcept, Observation, RankedDisease
 
 MAX_MESSAGE_CHARS = 4000

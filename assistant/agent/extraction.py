@@ -11,69 +11,40 @@ consulted elsewhere, to confirm fuzzy candidates, and its output is validated ag
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from assistant.text import (
+    STOP_IN_PHRASE,
+    FindingLexicon,
+    cue_phrases,
+    normalize_text,
+    phrase_key,
+    stem,
+    tokenize,
+)
 from kg.models import FindingConcept, Observation, Sex
-
-# --------------------------------------------------------------------------- normalization
-
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[.,;:!?()]")
-_SENTENCE_PUNCT = {".", ";", "!", "?", ":", "(", ")"}
-# Words whose plural/singular and inflections should match the lexicon entry.
-_IRREGULAR = {"feet": "foot", "teeth": "tooth", "children": "child", "women": "woman", "men": "man"}
-_STOP_IN_PHRASE = {"the", "a", "an", "of", "my", "in", "on", "at", "to", "your", "some", "any"}
-
-
-def normalize_text(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = text.replace("’", "'").replace("‘", "'")
-    text = re.sub(r"n't\b", " not", text)  # don't -> do not, can't -> ca not: negation keeps working
-    return text
-
-
-def _stem(token: str) -> str:
-    """Tiny stemmer so 'headaches' ~ 'headache', 'vomiting' ~ 'vomit' match (lexicon and text alike)."""
-    token = _IRREGULAR.get(token, token)
-    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
-        if len(token) > len(suffix) + 3 and token.endswith(suffix) and not token.endswith("ss"):
-            return token[: -len(suffix)] + repl
-    return token
-
-
-def tokenize(text: str) -> list[str]:
-    return _TOKEN.findall(normalize_text(text))
-
-
-def phrase_key(text: str) -> tuple[str, ...]:
-    return tuple(_stem(t) for t in tokenize(text) if t not in _STOP_IN_PHRASE and t.isalnum())
-
 
 # --------------------------------------------------------------------------- polarity cues
 
-
-# Longest cues first; each is a token sequence on normalized text ("don't" -> "do not").
-def _cues(spec: str) -> list[str]:
-    """Cue phrases written as one '|'-separated string (keeps the long lists readable)."""
-    return [c.strip() for c in spec.split("|") if c.strip()]
+_SENTENCE_PUNCT = {".", ";", "!", "?", ":", "(", ")"}
 
 
 # Cues are token sequences on normalized text ("don't" -> "do not").
-_UNCERTAIN_CUES = _cues(
+_UNCERTAIN_CUES = cue_phrases(
     "not sure if|not sure whether|not sure|do not know if|do not know whether|unsure if|unsure whether"
     "|unsure|not certain|can not tell if|ca not tell if|no idea if|wonder if|wondering if"
 )
-_HEDGE_CUES = _cues("maybe|might have|might be|possibly|perhaps|i think i have|probably|could be")
-_NEGATION_CUES = _cues(
+_HEDGE_CUES = cue_phrases("maybe|might have|might be|possibly|perhaps|i think i have|probably|could be")
+_NEGATION_CUES = cue_phrases(
     "no|not|denies|deny|denied|denying|without|never|none|nor|negative for|free of|absence of|absent"
     "|no sign of|no signs of|ruled out|do not have|does not have|did not have|have not had|has not had"
     "|no longer"
 )
-_PSEUDO_NEGATION = _cues("not only|no doubt|not just|no change in")
+_PSEUDO_NEGATION = cue_phrases("not only|no doubt|not just|no change in")
 # Words that close a cue's scope: a new clause or a contrast starts.
 _SCOPE_END = {"but", "however", "although", "though", "except", "yet", "still", "which", "apart", "aside"}
 _SCOPE_END |= {"also", "plus", "whereas"}
@@ -177,84 +148,9 @@ def mention_to_observation(m: Mention, source: str = "text") -> Observation:
     )
 
 
-# Phrasings patients use that graph names rarely hold; mapped onto graph phrases when present.
-_PATIENT_SYNONYMS: dict[str, str] = {
-    "fever": "temperature|feverish|high temperature|febrile|pyrexia",
-    "cough": "coughing",
-    "headache": "head hurts|head ache|head pain|my head hurts",
-    "shortness of breath": "short of breath|breathless|out of breath|can not breathe|ca not breathe"
-    "|trouble breathing|difficulty breathing|hard to breathe|dyspnea|dyspnoea",
-    "sore throat": "throat hurts|throat pain|painful throat|scratchy throat",
-    "vomiting": "throwing up|threw up|vomit|puking",
-    "nausea": "nauseous|nauseated|sick to my stomach|queasy",
-    "diarrhea": "diarrhoea|loose stools|runny stools|watery stools",
-    "chest pain": "chest hurts|pain in my chest|chest pressure|chest tightness",
-    "abdominal pain": "stomach ache|stomach pain|belly pain|tummy ache|stomach hurts",
-    "fatigue": "tired|tiredness|exhausted|exhaustion|no energy|worn out",
-    "dizziness": "dizzy|lightheaded|light headed|vertigo",
-    "nasal congestion": "stuffy nose|blocked nose|congested nose|congestion",
-    "runny nose": "rhinorrhea|running nose",
-    "skin rash": "rash",
-    "palpitations": "heart racing|racing heart|heart pounding|pounding heart",
-    "fainting": "fainted|passed out|blacked out|syncope",
-    "back pain": "backache|back ache|back hurts",
-    "wheezing": "wheeze|wheezy",
-    "chills": "shivering|shivers|rigors",
-}
-
-
-@dataclass
-class FindingLexicon:
-    """Phrase index over the graph's findings (built once per runtime, cached)."""
-
-    findings: dict[str, FindingConcept]
-    phrases: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
-    max_len: int = 1
-    # Embedding side: the texts embedded and which finding each belongs to.
-    embed_texts: list[str] = field(default_factory=list)
-    embed_ids: list[str] = field(default_factory=list)
-    embed_matrix: np.ndarray | None = None
-
-    @classmethod
-    def build(cls, findings: Iterable[FindingConcept]) -> FindingLexicon:
-        lex = cls(findings={f.id: f for f in findings})
-        by_phrase: dict[tuple[str, ...], set[str]] = {}
-        for f in lex.findings.values():
-            if f.value_of:
-                continue  # "pain location: pharynx" is asked, not extracted from free text
-            names = [f.name, *f.synonyms]
-            for name in names:
-                key = phrase_key(name)
-                if key and (len(key) > 1 or len(key[0]) > 2):
-                    by_phrase.setdefault(key, set()).add(f.id)
-                    lex.embed_texts.append(name)
-                    lex.embed_ids.append(f.id)
-        # Patient phrasings: only attach to phrases the graph actually has.
-        for target, variants in _PATIENT_SYNONYMS.items():
-            ids = by_phrase.get(phrase_key(target))
-            if not ids:
-                continue
-            for v in _cues(variants):
-                key = phrase_key(v)
-                if key and key not in by_phrase:
-                    by_phrase[key] = set(ids)
-        lex.phrases = by_phrase
-        lex.max_len = max((len(k) for k in by_phrase), default=1)
-        return lex
-
-    def attach_embeddings(self, matrix: np.ndarray) -> None:
-        if matrix.shape[0] != len(self.embed_texts):
-            raise ValueError("embedding matrix does not match the lexicon texts")
-        self.embed_matrix = matrix.astype(np.float32)
-
-    def name(self, finding_id: str) -> str:
-        f = self.findings.get(finding_id)
-        return f.name if f else finding_id
-
-
 def _content_tokens(tokens: Sequence[str]) -> list[tuple[int, str]]:
     """(original index, stem) for the tokens that take part in phrase matching."""
-    return [(i, _stem(t)) for i, t in enumerate(tokens) if t.isalnum() and t not in _STOP_IN_PHRASE]
+    return [(i, stem(t)) for i, t in enumerate(tokens) if t.isalnum() and t not in STOP_IN_PHRASE]
 
 
 def lexicon_mentions(tokens: Sequence[str], lexicon: FindingLexicon) -> list[Mention]:
@@ -427,19 +323,19 @@ def extract_demographics(text: str) -> Demographics:
 # --------------------------------------------------------------------------- answers
 
 _DONT_KNOW = _cue_list(
-    _cues(
+    cue_phrases(
         "do not know|dont know|dunno|idk|not sure|unsure|no idea|can not tell|ca not tell|not certain"
         "|can not say|ca not say|hard to say|maybe|no clue|unknown|perhaps|?"
     )
 )
 _NO = _cue_list(
-    _cues(
+    cue_phrases(
         "no|nope|nah|n|never|not really|not at all|none|negative|i do not|i have not|i am not|did not"
         "|does not|not|false|absolutely not|no way|nothing|nowhere"
     )
 )
 _YES = _cue_list(
-    _cues(
+    cue_phrases(
         "yes|yeah|yep|yup|ya|yah|y|sure|definitely|i do|i have|i did|correct|right|true|a bit|a little"
         "|a lot|sometimes|kind of|kinda|sort of|somewhat|absolutely|of course|indeed|affirmative"
         "|i think so|ok|okay|slightly|often|always|very|lots|mild|mildly|severe|really bad|i am|it does"

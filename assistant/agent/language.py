@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
-from assistant.agent.extraction import phrase_key, tokenize
 from assistant.llm.base import ChatMessage, ChatModel, LLMError
 from assistant.safety import DiseaseNameIndex, as_data, validate_generated_text
+from assistant.text import phrase_key, tokenize
 from kg.models import FindingConcept, RankedDisease
 from prompts import load_prompt
 
