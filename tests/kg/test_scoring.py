@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kg.models import Evidence, FindingConcept, Observation, Sex, StopRule
-from kg.scoring import DiagnosisModel, DiseaseMeta, FindingMeta, Posterior, entropy
+from kg.scoring import MIN_AGE_ODDS, DiagnosisModel, DiseaseMeta, FindingMeta, Posterior, entropy
 from kg.store import UnknownFindingError
 
 
@@ -133,7 +133,7 @@ def test_age_and_sex_modify_the_prior() -> None:
     model = _model()
     young = _odds(model, _ev(("f0", True), age=0), "d3", "d0")
     old = _odds(model, _ev(("f0", True), age=70), "d3", "d0")
-    assert old - young == pytest.approx(math.log(3.0) - math.log(0.05))
+    assert old - young == pytest.approx(math.log(3.0) - math.log(MIN_AGE_ODDS))  # odds 0 floored
     assert _odds(model, _ev(("f0", True), sex="M"), "d1", "d0") > _odds(
         model, _ev(("f0", True), sex="F"), "d1", "d0"
     )
