@@ -165,13 +165,19 @@ class DiseaseNameIndex:
         self.max_len = max((len(k) for k in self.by_phrase), default=1)
 
     def mentioned(self, text: str) -> set[str]:
+        """Diseases the text names, longest phrase first: "chronic rhinosinusitis" names the
+        chronic one only, not also every disease called "rhinosinusitis"."""
         stems = list(phrase_key(text))
         found: set[str] = set()
+        used = [False] * len(stems)
         for n in range(min(self.max_len, len(stems)), 0, -1):
             for i in range(len(stems) - n + 1):
+                if any(used[i : i + n]):
+                    continue
                 ids = self.by_phrase.get(tuple(stems[i : i + n]))
                 if ids:
                     found |= ids
+                    used[i : i + n] = [True] * n
         return found
 
 
