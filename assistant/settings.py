@@ -25,6 +25,15 @@ from kg.models import StopRule
 CONFIG_ENV = "MEDKG_CONFIG"
 
 
+def default_llm_threads() -> int:
+    """Threads for the embedded LLM: the CPUs this process may use, less one, from 1 to 8."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(8, available - 1))
+
+
 class LLMSettings(BaseModel):
     # None means: start the embedded llama.cpp server and use it.
     base_url: str | None = None
@@ -37,7 +46,10 @@ class LLMSettings(BaseModel):
     max_tokens: int = 512
     # Embedded server only.
     gguf_path: Path | None = None
-    threads: int = 2
+    # One core left free: llama.cpp spins its threads, so with every core taken a second busy
+    # process collapses it (2 cores, measured: 2 threads 89 tok/s quiet but 23 beside a busy
+    # process; 1 thread 62 and 55; bench/results/llm_threads.json). Capped at 8.
+    threads: int = Field(default_factory=default_llm_threads, ge=1)
     context_length: int = 8192
     parallel_slots: int = 4
     start_timeout_s: float = 60.0

@@ -63,3 +63,15 @@ def test_keyword_construction() -> None:
     assert AgentSettings(stop=StopRule(top_candidates=3), max_questions=4).stop == StopRule(
         max_questions=4, top_candidates=3
     )
+
+
+def test_embedded_llm_threads_leave_one_cpu_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama.cpp with a thread on every core collapses beside any busy process (bench/llm_threads.py)."""
+    from assistant import settings as settings_module
+
+    for cpus, expected in ((1, 1), (2, 1), (4, 3), (32, 8)):
+        monkeypatch.setattr(settings_module.os, "sched_getaffinity", lambda _pid, n=cpus: set(range(n)))
+        assert settings_module.default_llm_threads() == expected
+        assert settings_module.LLMSettings().threads == expected
+    monkeypatch.setenv("MEDKG_LLM__THREADS", "3")
+    assert settings_module.Settings().llm.threads == 3
