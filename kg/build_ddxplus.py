@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from kg.ddxplus_release import FrenchCodes, codes_from_rows
 from kg.models import VALUE_SEPARATOR
 
 # Values the statistics give ~1e-7 ("never seen in training") are dropped: the graph's leak
@@ -63,28 +64,13 @@ def french_code_rows(english_dir: Path, train_dir: Path) -> list[tuple[str, ...]
     return rows
 
 
-def _train_patients(
-    train_dir: Path, codes: dict[str, str], values: dict[tuple[str, str], str]
-) -> Iterator[tuple[str, set[str]]]:
+def _train_patients(train_dir: Path, codes: FrenchCodes) -> Iterator[tuple[str, set[str]]]:
     """(English condition key, English evidence codes) of each training patient."""
-    conditions = {fr: en for fr, en in _condition_names(train_dir).items()}
     for name in TRAIN_PATIENT_FILES:
         with (train_dir / name).open(encoding="utf-8", newline="") as handle:
             for row in csv.DictReader(handle):
-                pathology = conditions.get(row["PATHOLOGY"], row["PATHOLOGY"])
-                evidences = set()
-                for code in ast.literal_eval(row["EVIDENCES"]):
-                    base, sep, value = str(code).partition(VALUE_SEPARATOR)
-                    base = base if base.startswith("E_") else codes[base]
-                    if sep and not (value.startswith("V_") or value.isdigit()):
-                        value = values[(base, value)]
-                    evidences.add(f"{base}{sep}{value}")
-                yield pathology, evidences
-
-
-def _condition_names(train_dir: Path) -> dict[str, str]:
-    english = _load(train_dir.parent / "release_conditions.json")
-    return {cond["cond-name-fr"]: key for key, cond in english.items()}
+                evidences = {codes.evidence(str(c)) for c in ast.literal_eval(row["EVIDENCES"])}
+                yield codes.condition(row["PATHOLOGY"]), evidences
 
 
 def train_stat_rows(english_dir: Path, train_dir: Path) -> list[tuple[str, str, str, str]]:
@@ -99,15 +85,13 @@ def train_stat_rows(english_dir: Path, train_dir: Path) -> list[tuple[str, str, 
       of a possible value being listed and m = MULTI_PSEUDO_PATIENTS; a value possible for the
       condition but never listed by the sample gets the prior mass only.
     """
-    code_rows = french_code_rows(english_dir, train_dir)
-    codes = {r[1]: r[2] for r in code_rows if r[0] == "evidence"}
-    values = {(r[3], r[1]): r[2] for r in code_rows if r[0] == "value"}
-    conditions = {r[1]: r[2] for r in code_rows if r[0] == "condition"}
+    french = codes_from_rows(french_code_rows(english_dir, train_dir))
+    codes, values, conditions = french.evidences, french.values, french.conditions
     en = _load(english_dir / "release_evidences.json")
     stats = _load(train_dir / "train_stats_value_given_condition_fr.json")
 
     patients: dict[str, list[set[str]]] = defaultdict(list)
-    for pathology, evidences in _train_patients(train_dir, codes, values):
+    for pathology, evidences in _train_patients(train_dir, french):
         patients[pathology].append(evidences)
 
     # Support of each multi-choice evidence per condition.

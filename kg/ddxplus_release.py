@@ -9,6 +9,7 @@ value meanings) lets records and statistics in the French codes be read too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -48,18 +49,24 @@ class FrenchCodes:
         return self.conditions.get(name, name)
 
 
-@cache
-def french_codes() -> FrenchCodes:
+def codes_from_rows(rows: Iterable[Sequence[str]]) -> FrenchCodes:
+    """The code map from ``ddxplus_french_codes.tsv`` rows (kind, french, english[, evidence])."""
     evidences: dict[str, str] = {}
     values: dict[tuple[str, str], str] = {}
     conditions: dict[str, str] = {}
-    for kind, french, english, *rest in _tsv_rows(FRENCH_CODES_FILE):
+    for kind, french, english, *rest in rows:
         if kind == "evidence":
             evidences[french] = english
         elif kind == "value":
             values[(rest[0], french)] = english
         elif kind == "condition":
             conditions[french] = english
-    if not (DATA_DIR / FRENCH_CODES_FILE).exists() or not evidences:
-        raise FileNotFoundError(f"{FRENCH_CODES_FILE} is missing or empty in {DATA_DIR}")
     return FrenchCodes(evidences=evidences, values=values, conditions=conditions)
+
+
+@cache
+def french_codes() -> FrenchCodes:
+    codes = codes_from_rows(_tsv_rows(FRENCH_CODES_FILE))
+    if not codes.evidences:
+        raise ValueError(f"{FRENCH_CODES_FILE} in {DATA_DIR} holds no evidence codes")
+    return codes
