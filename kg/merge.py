@@ -596,7 +596,8 @@ def _add_curated_values(
                 raise ValueError(f"value_knowledge.tsv: unknown finding {fid!r}")
             measured_link = edges.get((did, fid))
             if measured_link is not None and measured_link["source"].startswith(TRAIN_STATS):
-                measured_link["p"] = max(measured_link["p"], p)  # textbook values stay possible
+                if p > measured_link["p"]:  # textbook values stay possible; say where p came from
+                    measured_link["p"], measured_link["p_source"] = p, f"{TRAIN_STATS}+{CURATED_VALUES}"
                 continue
             added += _link(edges, did, fid, p, CURATED_VALUES)
             for base in (row.evidence, findings[row.evidence].parent):

@@ -65,7 +65,11 @@ def test_training_statistics_ship_with_provenance_on_every_link() -> None:
     content = build_content()
     measured = [e for e in content.has_finding if e["source"].startswith(TRAIN_STATS)]
     assert len(measured) == content.report.train_stat_links > 2000
-    assert all(e["p_source"] == TRAIN_STATS and 0 < e["p"] < 1 for e in measured)
+    assert all(0 < e["p"] < 1 for e in measured)
+    # p measured, or raised by the curated table where a textbook value is likelier (labelled so).
+    raised = [e for e in measured if e["p_source"] != TRAIN_STATS]
+    assert all(e["p_source"] == f"{TRAIN_STATS}+{CURATED_VALUES}" for e in raised)
+    assert 0 < len(raised) < 0.02 * len(measured)
     assert content.diseases["DDX:viral-pharyngitis"].prior == pytest.approx(stats.priors["Viral pharyngitis"])
     # Without the pack: no measured link, no measured prior.
     bare = build_content(("core", CURATED_VALUES))
