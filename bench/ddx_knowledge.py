@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from eval.ddx.ddxplus import load_definitions  # noqa: E402
 from eval.ddx.mapping import DiseaseMapper  # noqa: E402
 from eval.ddx.patients import read_patients  # noqa: E402
 from eval.ddx.policies import GraphPolicy, InquiryConfig  # noqa: E402
+from eval.ddx.report import confusions  # noqa: E402
 from eval.ddx.runner import evaluate  # noqa: E402
 from kg.merge import CURATED_VALUES, PACKS, TRAIN_STATS  # noqa: E402
 from kg.models import DiseaseConcept  # noqa: E402
@@ -61,16 +61,12 @@ def run_file(path: Path, packs: tuple[str, ...], limit: int | None, config: Inqu
         finding_names={f.id: f.name for f in model.findings},
         config=config,
     )
-    summary = run.summaries["graph"]
-    confusions = Counter(
-        (e["condition"], e["top"][0]["name"]) for e in run.episodes if e["top"] and not e["correct_top1"]
-    )
     return {
         "file": path.name,
         "patients": len(patients),
-        "summary": asdict(summary),
+        "summary": asdict(run.summaries["graph"]),
         "top_confusions": [
-            {"truth": t, "predicted": p, "patients": n} for (t, p), n in confusions.most_common(12)
+            {"truth": t, "predicted": p, "patients": n} for t, p, n in confusions(run, "graph")
         ],
     }
 
