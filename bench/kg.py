@@ -102,14 +102,14 @@ def make_methods(store: Neo4jGraphStore) -> dict[str, Callable[[Evidence], list[
     def cached(evidence: Evidence) -> list[float]:
         diff = store.differential(evidence, top_k=10)
         store.next_step(evidence, diff)
-        return [d.probability for d in diff.diseases]
+        return [d.probability for d in diff.diseases[:10]]  # past 10: severe ones kept, flagged
 
     def subgraph(evidence: Evidence) -> list[float]:
         present, _ = split(evidence)
         edges = store.run(queries.CANDIDATE_EDGES, {"present": present})
         sub = model.subset((e["d"], e["f"], float(e["p"]), str(e["source"])) for e in edges)
         diff = sub.differential(evidence, top_k=10)
-        return [d.probability for d in diff.diseases]
+        return [d.probability for d in diff.diseases[:10]]
 
     def cypher(evidence: Evidence) -> list[float]:
         present, absent = split(evidence)
@@ -123,7 +123,7 @@ def make_methods(store: Neo4jGraphStore) -> dict[str, Callable[[Evidence], list[
             },
         )
         base = prior(evidence)
-        scores = np.array([base[r["id"]] + float(r["llr"]) for r in rows])
+        scores = np.array([base[r["id"]] + float(r["llr"]) / model.temperature for r in rows])
         probs = np.exp(scores - scores.max())
         return sorted((probs / probs.sum()).tolist(), reverse=True)[:10]
 
