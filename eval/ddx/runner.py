@@ -38,8 +38,8 @@ def check_patients(patients: Sequence[Patient], definitions: DDXPlusDefinitions)
         if base not in definitions.evidences:
             raise PatientFileError(
                 f"patient {patient.id}: unknown evidence code {patient.initial_evidence!r}. "
-                "Codes must be the English DDXPlus release's E_xx ids; the original French release "
-                "(codes like 'fievre') is not supported: use the English release (May 2023)."
+                "Codes must be DDXPlus evidence ids: the English release's E_xx or the original "
+                "French release's names (like 'fievre')."
             )
 
 

@@ -105,3 +105,22 @@ def test_pathology_names_resolve_in_both_languages(ddx_definitions: DDXPlusDefin
     assert ddx_definitions.condition("pneumonie") is ddx_definitions.condition("Pneumonia")
     assert ddx_definitions.condition("Not a disease") is None
     assert len(ddx_definitions.conditions) == 49 and len(ddx_definitions.evidences) == 223
+
+
+def test_french_release_rows_are_read_in_english_codes(tmp_path: Path) -> None:
+    """The original French release's codes (the DDXPlus validation files) read as the graph's ids."""
+    path = tmp_path / "fr.csv"
+    header = "AGE,DIFFERENTIAL_DIAGNOSIS,SEX,PATHOLOGY,EVIDENCES,INITIAL_EVIDENCE\n"
+    row = (
+        "65,\"[['Laryngite aigue', 0.7]]\",M,Laryngite aigue,"
+        "\"['douleurxx', 'douleurxx_endroitducorps_@_pharynx', 'douleurxx_intens_@_5', "
+        "'fievre', 'trav1_@_N']\","
+        "fievre\n"
+    )
+    path.write_text(header + row, encoding="utf-8")
+    (patient,) = read_patients(path)
+    assert patient.initial_evidence == "E_91"
+    assert patient.evidences == ("E_53", "E_55_@_V_148", "E_56_@_5", "E_91", "E_204_@_V_10")
+    path.write_text(header + row.replace("fievre\n", "not_a_code\n"), encoding="utf-8")
+    with pytest.raises(PatientFileError, match=r"data row 1: unknown DDXPlus evidence code 'not_a_code'"):
+        read_patients(path)
