@@ -11,31 +11,26 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from assistant.imaging import ImageAnalyzer, load_image_analyzer
 from assistant.indexing import app_index_exists, open_app_index
 from assistant.llm.base import ChatModel
 from assistant.safety import DiseaseNameIndex
 from assistant.settings import Settings
 from assistant.text import FindingLexicon
-from kg.models import Evidence, FindingConcept
+from kg.models import Evidence
 from kg.store import GraphStore
 from retrieval.base import Retriever
-from vlm.zero_shot import ImageFinding
 
 log = logging.getLogger(__name__)
 
 Embedder = Callable[[list[str]], np.ndarray]
-
-
-class ImageAnalyzer(Protocol):
-    def analyze(self, image: bytes, findings: Sequence[FindingConcept]) -> list[ImageFinding]:
-        """Imaging findings the image shows, with probabilities."""
 
 
 def minilm_embedder(model_name: str = "all-MiniLM-L6-v2") -> Embedder:
@@ -56,44 +51,6 @@ def minilm_embedder(model_name: str = "all-MiniLM-L6-v2") -> Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
     return embed
-
-
-class EncoderImageAnalyzer:
-    """Zero-shot imaging findings (vlm.ZeroShotClassifier) over the graph's imaging findings."""
-
-    def __init__(self, encoder: Any, *, threshold: float = 0.5, temperature: float = 0.05) -> None:
-        self.encoder = encoder
-        self.threshold = threshold
-        self.temperature = temperature
-        self._classifier: Any = None
-        self._graph_ids: set[str] = set()
-        self._lock = threading.Lock()
-
-    def _classifier_for(self, findings: Sequence[FindingConcept]) -> Any:
-        from vlm import ZeroShotClassifier, labels_from_findings
-
-        with self._lock:
-            if self._classifier is None:
-                imaging = [f for f in findings if f.kind == "imaging"]
-                self._graph_ids = {f.id for f in imaging}
-                labels = labels_from_findings((f.id, f.name, f.synonyms) for f in imaging)
-                self._classifier = ZeroShotClassifier(
-                    encoder=self.encoder, labels=labels, temperature=self.temperature
-                )
-            return self._classifier
-
-    def analyze(self, image: bytes, findings: Sequence[FindingConcept]) -> list[ImageFinding]:
-        from vlm import load_image
-
-        loaded = load_image(image)
-        classifier = self._classifier_for(findings)
-        scored = classifier.score_embeddings(self.encoder.encode_images([loaded.image]))[0]
-        return [
-            # Only graph findings enter the evidence; the standard CXR labels are shown only.
-            f if f.finding_id in self._graph_ids else f.model_copy(update={"finding_id": None})
-            for f in scored
-            if f.probability >= self.threshold
-        ]
 
 
 @dataclass
@@ -130,7 +87,7 @@ class Runtime:
         retriever_reason: str | None = None
         if load_retriever:
             retriever, retriever_reason = _load_retriever(settings)
-        analyzer, image_reason = _load_image_analyzer(settings)
+        analyzer, image_reason = load_image_analyzer(settings)
         model_name = settings.retrieval.embedding_model
         runtime = cls(
             chat_model=chat_model,
@@ -234,22 +191,3 @@ def _load_retriever(settings: Settings) -> tuple[Retriever | None, str | None]:
     except Exception as exc:  # evidence passages are optional; the differential is not
         log.warning("retrieval index unavailable: %s", exc)
         return None, f"retrieval index could not be loaded: {exc}"
-
-
-def _load_image_analyzer(settings: Settings) -> tuple[ImageAnalyzer | None, str | None]:
-    if not settings.vision.model:
-        return None, "no image model is configured (set MEDKG_VISION__MODEL to an open_clip checkpoint)"
-    try:
-        from vlm import try_create_encoder
-
-        encoder, reason = try_create_encoder(settings.vision.model, architecture=settings.vision.architecture)
-    except Exception as exc:  # a broken vision install must not stop consultations
-        return None, f"image analysis is disabled: {exc}"
-    if encoder is None:
-        return None, reason
-    return (
-        EncoderImageAnalyzer(
-            encoder, threshold=settings.vision.finding_threshold, temperature=settings.vision.temperature
-        ),
-        None,
-    )
