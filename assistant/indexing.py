@@ -8,6 +8,8 @@ index is loaded rather than rebuilt because of a checksum mismatch.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +17,45 @@ from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from retrieval import HybridRetriever
-    from retrieval.builder import BuildProgress
+    from retrieval.progress import BuildProgress, IndexProgress
 
 log = logging.getLogger(__name__)
+
+# The latest build/load snapshot of this process and who wants to hear of the next ones:
+# /healthz and the terminal read them without threading a callback through the start-up code.
+_latest: IndexProgress | None = None
+_listeners: list[Callable[[IndexProgress], None]] = []
+_lock = threading.Lock()
+
+
+def index_progress() -> IndexProgress | None:
+    """The last progress snapshot of an index build or load in this process (None: none yet)."""
+    return _latest
+
+
+def add_progress_listener(listener: Callable[[IndexProgress], None]) -> Callable[[], None]:
+    """Call ``listener`` with every later snapshot; returns a function that removes it."""
+    with _lock:
+        _listeners.append(listener)
+
+    def remove() -> None:
+        with _lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return remove
+
+
+def _publish(snapshot: IndexProgress) -> None:
+    global _latest
+    _latest = snapshot
+    with _lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        try:
+            listener(snapshot)
+        except Exception:  # a display must never break the build
+            log.exception("index progress listener failed")
 
 
 def graph_documents() -> list[dict[str, Any]]:
@@ -43,9 +81,21 @@ def open_app_index(
     force: bool = False,
     benchmark_dir: Path | None = None,
     progress: BuildProgress | None = None,
+    on_progress: Callable[[IndexProgress], None] | None = None,
 ) -> HybridRetriever:
-    """Load the index in ``settings.index_dir``, building it first when missing or stale."""
+    """Load the index in ``settings.index_dir``, building it first when missing or stale.
+
+    A build takes the shipped vectors (``retrieval/data``) for every unchanged chunk and embeds
+    only the rest; every snapshot goes to ``on_progress``, to :func:`add_progress_listener`
+    listeners and to :func:`index_progress`.
+    """
     from retrieval import build_or_load_index
+    from retrieval.builder import DEFAULT_ARTIFACT
+
+    def report(snapshot: IndexProgress) -> None:
+        _publish(snapshot)
+        if on_progress is not None:
+            on_progress(snapshot)
 
     return build_or_load_index(
         settings.index_dir,
@@ -56,4 +106,6 @@ def open_app_index(
         force=force,
         benchmark_dir=benchmark_dir,
         progress=progress,
+        on_progress=report,
+        artifact=DEFAULT_ARTIFACT if settings.retrieval.prebuilt_vectors else None,
     )

@@ -72,6 +72,9 @@ class RetrievalSettings(BaseModel):
     index_kind: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     top_k: int = 5
     corpus_limit: int | None = None
+    # Take the shipped int8 vectors (retrieval/data) for unchanged chunks instead of embedding
+    # the whole corpus on first start; False embeds everything (e.g. to measure the fallback).
+    prebuilt_vectors: bool = True
 
 
 class VisionSettings(BaseModel):

@@ -90,11 +90,15 @@ class HybridRetriever:
         manifest = IndexManifest.load(index_dir)
         if manifest is None:
             raise FileNotFoundError(f"no index manifest in {index_dir}")
-        with gzip.open(index_dir / CHUNKS_NAME, "rt", encoding="utf-8") as fh:
-            chunks = [Chunk.from_record(json.loads(line)) for line in fh]
+        chunks = cls.read_chunks(index_dir)
         vectors = dense.load_index(index_dir / DENSE_NAME)
         bm25 = BM25Index.load(index_dir / BM25_DIR)
         return cls(chunks, vectors, bm25, embedder, manifest, mode=mode, index_dir=index_dir)
+
+    @staticmethod
+    def read_chunks(index_dir: Path) -> list[Chunk]:
+        with gzip.open(index_dir / CHUNKS_NAME, "rt", encoding="utf-8") as fh:
+            return [Chunk.from_record(json.loads(line)) for line in fh]
 
     def save(self, index_dir: Path) -> None:
         index_dir.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ class IndexManifest(BaseModel):
     excluded: list[str] = Field(default_factory=list)  # "doc id: reason" left out by the guard
     build_seconds: float = 0.0
     created_at: str = ""
+    reused_vectors: int = 0  # taken from the shipped artifact or the replaced index
+    embedded_vectors: int = 0  # embedded by this build
 
     def mismatch(self, expected: IndexManifest) -> list[str]:
         """Why this (stored) manifest cannot serve ``expected``; empty when it can."""

@@ -32,7 +32,11 @@ class _Progress:
         if done < total and now - self._last < 0.25:
             return
         self._last = now
-        elapsed = now - self._started
+        self.line(stage, done, total, self._started)
+
+    @staticmethod
+    def line(stage: str, done: int, total: int, started: float) -> None:
+        elapsed = time.monotonic() - started
         rate = done / elapsed if stage == "embed" and elapsed > 0 else 0.0
         eta = f", ~{(total - done) / rate:.0f} s left" if rate and done < total else ""
         sys.stderr.write(f"\r{stage}: {done}/{total} ({elapsed:.0f} s{eta})   ")
@@ -97,6 +101,49 @@ def build_command(
     )
     if m.excluded:
         typer.echo(f"left out by the evaluation-material guard: {len(m.excluded)} documents")
+
+
+@index_app.command("build-artifact")
+def build_artifact_command(
+    out: Path | None = typer.Option(None, "--out", help="Artifact file (default: the shipped one)."),
+    cache: Path | None = typer.Option(
+        None, "--cache", help="Float32 vector cache: an interrupted build resumes from it."
+    ),
+    reuse_shipped: bool = typer.Option(
+        False, "--reuse-shipped", help="Take vectors of unchanged chunks from the current artifact."
+    ),
+) -> None:
+    """Maintainers: embed every chunk of the shipped corpus into retrieval/data (deterministic).
+
+    Run after changing the MedQuAD file, the graph descriptions, the chunking or the model;
+    the tests fail until the artifact matches the corpus again.
+    """
+    from assistant.indexing import graph_documents
+    from retrieval.artifact import ARTIFACT_FILE
+    from retrieval.artifact_build import build_artifact
+    from retrieval.builder import collect_documents
+
+    settings = load_settings()
+    target = out or ARTIFACT_FILE
+    started = time.monotonic()
+    docs, _ = collect_documents(extra_documents=graph_documents())
+
+    def show(done: int, total: int) -> None:
+        _Progress.line("embed", done, total, started)
+
+    header = build_artifact(
+        docs,
+        out=target,
+        model=settings.retrieval.embedding_model,
+        cache=cache,
+        reuse_shipped=reuse_shipped,
+        progress=show,
+    )
+    typer.echo(
+        f"wrote {target} ({target.stat().st_size / 1e6:.1f} MB): {header.n_vectors} vectors for "
+        f"{header.n_chunks} chunks, corpus hash {header.corpus_hash[:16]}…, "
+        f"{time.monotonic() - started:.0f} s"
+    )
 
 
 @index_app.command("search")
