@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, computed_field
 
 from assistant.llm.base import ChatMessage, ChatModel, LLMError
+from assistant.untrusted import guard_untrusted
 from prompts import load_prompt
 from vlm.base import ImageEncoder
 from vlm.image_io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
@@ -422,7 +423,7 @@ def _messages(
 
 
 def _clean_indication(indication: str) -> str:
-    text = " ".join((indication or "").split())
+    text = " ".join(guard_untrusted(indication or "").text.split())  # instructions never reach the prompt
     if len(text) > MAX_INDICATION_CHARS:
         text = text[:MAX_INDICATION_CHARS].rstrip() + "…"
     return text or "Not provided."

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from assistant.text import phrase_key, tokenize
+from assistant.untrusted import guard_untrusted, has_ignored_text, own_words
 from kg.models import DiseaseConcept, FindingConcept, Observation, RankedDisease
 
 MAX_MESSAGE_CHARS = 4000
@@ -34,6 +35,12 @@ URGENT_ADVICE = (
 
 class InputRejectedError(ValueError):
     """A message that cannot be processed; the message says what to send instead."""
+
+
+ALL_IGNORED_MESSAGE = (
+    "Your message looked like instructions to the assistant or someone else's words, so it was "
+    "ignored. Please describe your own symptoms in a few words (for example: 'fever and cough')."
+)
 
 
 def clean_message(text: str | None, *, allow_empty: bool = False) -> str:
@@ -59,7 +66,13 @@ def clean_message(text: str | None, *, allow_empty: bool = False) -> str:
         )
     if sum(ch.isalpha() for ch in text) < MIN_MEANINGFUL_LETTERS:
         raise InputRejectedError("I could not read any words in that message. Please describe your symptoms.")
-    return text
+    # The single entry point of patient text into the agent: whatever poses as instructions,
+    # template structure or someone else's words is cut here, before extraction, red flags,
+    # the transcript and every prompt (assistant/untrusted.py says what and why).
+    guarded = guard_untrusted(text)
+    if guarded.ignored and not any(ch.isalpha() for ch in own_words(guarded.text)):
+        raise InputRejectedError(ALL_IGNORED_MESSAGE)
+    return guarded.text
 
 
 _ROLE_MARKERS = re.compile(
@@ -82,8 +95,9 @@ _INJECTION = re.compile(
 
 
 def looks_like_injection(text: str) -> bool:
-    """Only for logging/telemetry and the reply's wording; the constraints hold regardless."""
-    return bool(_INJECTION.search(text) or _ROLE_MARKERS.search(text))
+    """Only for logging/telemetry and the reply's wording; the constraints hold regardless.
+    Guarded text (``clean_message``) says so by the placeholder where text was cut."""
+    return bool(has_ignored_text(text) or _INJECTION.search(text) or _ROLE_MARKERS.search(text))
 
 
 # --------------------------------------------------------------------------- urgency
@@ -144,7 +158,8 @@ def urgent_reasons(
         if severe and d.probability >= policy.severe_probability:
             reasons.append(f"a serious condition is possible: {d.name} ({d.probability:.0%})")
     for text in texts:
-        reasons.extend(f"you mentioned {r}" for r in emergency_phrases(text))
+        # Guarded again (idempotent): an emergency phrase inside injected text is not the patient's.
+        reasons.extend(f"you mentioned {r}" for r in emergency_phrases(guard_untrusted(text).text))
     return list(dict.fromkeys(reasons))
 
 

@@ -36,8 +36,9 @@ from kg.store import UnknownFindingError
 log = logging.getLogger(__name__)
 
 INJECTION_NOTE = (
-    "_Note: your message contained text that looks like instructions to the assistant. "
-    "It was treated as a description only; the assistant's rules do not change._"
+    "_Note: part of your message looked like instructions to the assistant or someone else's "
+    "words and was ignored; the rest was treated as a description only. The assistant's rules "
+    "do not change._"
 )
 NO_FINDINGS_MESSAGE = (
     "I could not match what you wrote to symptoms I know. Could you describe your main symptoms "
