@@ -1,7 +1,7 @@
 """The consultation facade used by the CLI, the UI, the API and the evaluation.
 
 One LangGraph run per turn on a thread whose id is the session id; the SQLite checkpointer at
-``settings.sessions_path`` keeps every step, so a new process (new ``Runtime`` and
+``settings.sessions_path`` keeps every step, so a new process (new ``AgentContext`` and
 ``Consultation`` on the same file) continues a session where the old one stopped.
 Safe to call from several threads: the checkpointer serialises its SQLite access, and turns of
 one session are serialised by a per-session lock.
@@ -20,6 +20,7 @@ from typing import Any
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
+from assistant.agent.context import AgentContext
 from assistant.agent.graph import build_agent_graph
 from assistant.agent.render import question_message
 from assistant.agent.state import AgentOptions, Json
@@ -30,7 +31,6 @@ from assistant.contracts import (
     TranscriptEntry,
     TurnResult,
 )
-from assistant.runtime import Runtime
 from assistant.safety import DISCLAIMER, InputRejectedError, clean_message
 from assistant.settings import Settings
 from kg.models import Observation, RankedDisease
@@ -46,7 +46,7 @@ class SessionNotFoundError(KeyError):
 class Consultation:
     def __init__(
         self,
-        runtime: Runtime,
+        runtime: AgentContext,
         settings: Settings,
         *,
         options: AgentOptions | None = None,

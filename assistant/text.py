@@ -2,7 +2,7 @@
 finding lexicon (the graph's finding names and patient phrasings, indexed by phrase key).
 
 assistant.agent.extraction (mentions, negation, demographics, answers), assistant.safety and
-assistant.runtime build on it; it imports nothing from assistant.agent.
+assistant.agent.context build on it; it imports nothing from assistant.agent.
 """
 
 from __future__ import annotations

@@ -35,7 +35,6 @@ sys.path.insert(0, str(REPO))
 from assistant.agent.state import AgentOptions  # noqa: E402
 from assistant.consultation import Consultation  # noqa: E402
 from assistant.llm.base import ChatModel  # noqa: E402
-from assistant.runtime import Runtime  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from eval.ddx.ddxplus import load_definitions  # noqa: E402
 from eval.ddx.simulator import typical_answer  # noqa: E402
@@ -194,35 +193,19 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "agent.json")
     args = parser.parse_args()
 
-    from assistant.services import start_embedded
-    from assistant.supervisor import ServiceGroup
-    from kg import connect, load_graph
-    from retrieval import build_or_load_index
+    from assistant.app import Needs, open_app
+    from assistant.settings import RetrievalSettings
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="medkg-bench-agent-"))
-    settings = Settings(data_dir=data_dir)
+    settings = Settings(data_dir=data_dir, retrieval=RetrievalSettings(corpus_limit=args.index_limit))
     setup: dict[str, float] = {}
-    with ServiceGroup() as group:
-        t0 = time.perf_counter()
-        live = start_embedded(settings, group)
-        setup["services_s"] = round(time.perf_counter() - t0, 1)
-        assert live.graph.uri is not None
-        store = connect(
-            live.graph.uri, live.graph.user, live.graph.password.get_secret_value(), live.graph.database
-        )
-        t0 = time.perf_counter()
-        load_graph(store)
-        setup["graph_load_s"] = round(time.perf_counter() - t0, 1)
-        t0 = time.perf_counter()
-        retriever = build_or_load_index(live.index_dir, limit=args.index_limit)
-        setup["index_s"] = round(time.perf_counter() - t0, 1)
-        runtime = Runtime.from_settings(live, load_retriever=False)
-        runtime.retriever = retriever
+    t0 = time.perf_counter()
+    with open_app(settings, Needs(images=False, consultation=False)) as app:
+        # Servers, graph load, bench index and warm caches, in the app's own order.
+        setup["open_app_s"] = round(time.perf_counter() - t0, 1)
+        live, runtime = app.settings, app.require_context()
         timed = TimedChatModel(runtime.chat_model)
         runtime.chat_model = timed
-        t0 = time.perf_counter()
-        runtime.warm_up()
-        setup["warm_up_s"] = round(time.perf_counter() - t0, 1)
 
         off = AgentOptions.from_settings(live, llm_phrasing=False, llm_extraction=False, llm_summary=False)
         short = live.agent.stop.updated(max_questions=args.llm_max_questions)
@@ -239,8 +222,6 @@ def main() -> int:
             results["llm_off_same_cases"] = run_config("llm_off_same_cases", c, timed, llm_cases)
         with Consultation(runtime, live, options=on) as c:
             results["llm_on"] = run_config("llm_on", c, timed, llm_cases)
-        runtime.close()
-        store.close()
 
     on_s, base_s = results["llm_on"]["summary"], results["llm_off_same_cases"]["summary"]
     report = {

@@ -191,9 +191,9 @@ def main() -> int:
         stack_info = {"target": "running medkg serve (embedded defaults)", "url": args.url}
         baseline, load = _measure(args.url, args, echo)
     else:
+        from assistant.app import open_app
         from assistant.settings import RetrievalSettings, Settings
         from ui.server import BackgroundServer, create_app
-        from ui.stack import open_stack
 
         # A fresh sessions file per run: transcripts are compared with what this run sent.
         sessions_file = args.data_dir / "sessions.sqlite"
@@ -202,11 +202,11 @@ def main() -> int:
         settings = Settings(
             data_dir=args.data_dir, retrieval=RetrievalSettings(corpus_limit=args.corpus_limit)
         )
-        with open_stack(settings, echo=echo) as stack:
-            app = create_app(stack.settings, runtime=stack.runtime, consultation=stack.consultation)
+        with open_app(settings, echo=echo) as assembled:
+            app = create_app(assembled.settings, assembled=assembled)
             with BackgroundServer(app) as server:
                 baseline, load = _measure(server.url, args, echo)
-            llm = stack.settings.llm
+            llm = assembled.settings.llm
         stack_info = {
             "target": "embedded stack started by the bench",
             "llm_parallel_slots": llm.parallel_slots,

@@ -33,10 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results" / "ddx.json"
 
+from assistant.app import open_app  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
 from eval.ddx.calibration import count_conditions  # noqa: E402
 from eval.ddx.ddxplus import load_definitions  # noqa: E402
-from eval.ddx.evaluate import evaluate_with_store  # noqa: E402
+from eval.ddx.evaluate import evaluate_with_store, evaluation_needs  # noqa: E402
 from eval.ddx.generator import (  # noqa: E402
     DEFAULT_PROFILE,
     SHIPPED_PATIENTS,
@@ -49,7 +50,6 @@ from eval.ddx.metrics import PolicySummary  # noqa: E402
 from eval.ddx.patients import write_patients  # noqa: E402
 from eval.ddx.report import comparison_table  # noqa: E402
 from eval.ddx.runner import DdxRun  # noqa: E402
-from eval.ddx.setup import graph_and_settings  # noqa: E402
 from kg import Neo4jGraphStore, load_graph  # noqa: E402
 from kg.calibration import calibrate_graph  # noqa: E402
 
@@ -162,7 +162,9 @@ def main() -> None:
     settings = load_settings()
     need_llm = args.agent_patients > 0
     started = time.perf_counter()
-    with graph_and_settings(settings, need_llm=need_llm, handle_signals=True) as (live, store):
+    policies = ["full"] if need_llm else []
+    with open_app(settings, evaluation_needs(policies, handle_signals=True)) as app:
+        store, live = app.require_graph(), app.settings
         stats = store.stats()
         stop = live.agent.stop
         if args.max_questions is not None:
@@ -184,6 +186,7 @@ def main() -> None:
                 SHIPPED_PATIENTS,
                 policies=["full", "baseline", "graph"],
                 limit=args.agent_patients,
+                agent=app.context,
                 **common,  # type: ignore[arg-type]
             )
         calibrated = valued = None

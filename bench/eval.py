@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.llm import create_chat_model  # noqa: E402
-from assistant.services import embedded_llm_service, llm_base_url  # noqa: E402
+from assistant.processes.embedded import embedded_llm_service, llm_base_url  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from eval.qa.cache import ResultCache  # noqa: E402
 from eval.qa.loaders import load_suite  # noqa: E402

@@ -34,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assistant.services import embedded_graph_service, graph_uri  # noqa: E402
+from assistant.processes.embedded import embedded_graph_service, graph_uri  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from kg import Neo4jGraphStore, connect, load_graph, queries  # noqa: E402
 from kg.models import (  # noqa: E402

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from assistant.llm import ChatMessage, OpenAIChatModel  # noqa: E402
-from assistant.services import embedded_llm_service, llm_base_url  # noqa: E402
+from assistant.processes.embedded import embedded_llm_service, llm_base_url  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 PROMPTS = [

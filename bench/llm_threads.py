@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.embedded_llm import default_gguf_path, server_argv  # noqa: E402
+from assistant.processes.embedded_llm import default_gguf_path, server_argv  # noqa: E402
 from assistant.settings import default_llm_threads  # noqa: E402
 
 PROMPT = "Describe the symptoms of influenza in detail."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import httpx
@@ -49,14 +49,15 @@ def graph_probe(store: Any) -> HealthProbe:
     return probe
 
 
-def retriever_probe(retriever: Any, disabled_reason: str | None = None) -> HealthProbe:
+def retriever_probe(retriever: Callable[[], Any], disabled_reason: Callable[[], str | None]) -> HealthProbe:
     def probe() -> ComponentHealth:
-        if retriever is None:
+        current = retriever()
+        if current is None:
             return ComponentHealth(
                 status="disabled",
-                reason=disabled_reason or "no retrieval index loaded; answers cite no passages",
+                reason=disabled_reason() or "no retrieval index loaded; answers cite no passages",
             )
-        return ComponentHealth(status="ok", reason=f"{type(retriever).__name__} loaded")
+        return ComponentHealth(status="ok", reason=f"{type(current).__name__} loaded")
 
     return probe
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from assistant.app import App
 from assistant.settings import Settings
 from ui.services import ReportService, ReportUnavailableError
 
@@ -80,10 +81,9 @@ class DisabledReportService:
         raise ReportUnavailableError(self.reason)
 
 
-def report_service_from_runtime(runtime: Any, settings: Settings) -> ReportService:
-    analyzer = getattr(runtime, "image_analyzer", None)
-    encoder = getattr(analyzer, "encoder", None)
-    if encoder is None:
-        reason = getattr(runtime, "image_disabled_reason", None) or "no image model is configured"
+def report_service_for(assembled: App) -> ReportService:
+    encoder = getattr(assembled.image_analyzer, "encoder", None)
+    if encoder is None or assembled.chat_model is None:
+        reason = assembled.disabled.get("vision") or "no image model is configured"
         return DisabledReportService(f"Report drafting is disabled: {reason}")
-    return DraftReportService(encoder, runtime.chat_model, settings)
+    return DraftReportService(encoder, assembled.chat_model, assembled.settings)

@@ -10,12 +10,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from fastapi import FastAPI
 
+from assistant.app import App
 from assistant.settings import Settings
 from ui.api.access_log import AccessLogMiddleware
 from ui.api.limits import BodySizeLimitMiddleware
 from ui.api.problems import install_problem_handlers
 from ui.api.routes import build_router
 from ui.health import graph_probe, llm_probe, retriever_probe, static_probe, vision_probe
+from ui.reporting import report_service_for
 from ui.services import AppServices, ConsultationService, HealthProbe, ReportService
 
 log = logging.getLogger(__name__)
@@ -31,24 +33,24 @@ Every error is `application/problem+json` (RFC 9457). When API keys are configur
 def create_app(
     settings: Settings,
     *,
-    runtime: Any | None = None,
+    assembled: App | None = None,
     consultation: ConsultationService | None = None,
     report_service: ReportService | None = None,
     with_ui: bool = True,
 ) -> FastAPI:
-    """Build the app. Given only settings, the runtime and consultation are built from them
-    (which needs the LLM and graph servers configured: see ``medkg serve``)."""
+    """The HTTP app over parts assembled by ``assistant.app.open_app`` (``assembled``), or over
+    an injected consultation and report service (tests of the interface alone)."""
+    if assembled is not None:
+        consultation = consultation or assembled.consultation
+        if report_service is None:
+            report_service = report_service_for(assembled)
     if consultation is None:
-        if runtime is None:
-            runtime = _runtime_from_settings(settings)
-        consultation = _consultation_for(runtime, settings)
-    if report_service is None and runtime is not None:
-        report_service = _report_service_for(runtime, settings)
+        raise ValueError("create_app needs the assembled app (open_app) or a consultation service")
     services = AppServices(
         settings=settings,
         consultation=consultation,
         reports=report_service,
-        probes=_probes(settings, runtime),
+        probes=_probes(settings, assembled),
     )
 
     app = FastAPI(
@@ -73,43 +75,24 @@ def create_app(
     return app
 
 
-def _runtime_from_settings(settings: Settings) -> Any:
-    from assistant.runtime import Runtime
-
-    return Runtime.from_settings(settings)
-
-
-def _consultation_for(runtime: Any, settings: Settings) -> ConsultationService:
-    from assistant.consultation import Consultation
-
-    consultation: ConsultationService = Consultation(runtime, settings)
-    return consultation
-
-
-def _report_service_for(runtime: Any, settings: Settings) -> ReportService | None:
-    from ui.reporting import report_service_from_runtime
-
-    return report_service_from_runtime(runtime, settings)
-
-
-def _probes(settings: Settings, runtime: Any | None) -> dict[str, HealthProbe]:
-    if runtime is None:
-        reason = "no runtime in this app (built with an injected consultation)"
+def _probes(settings: Settings, assembled: App | None) -> dict[str, HealthProbe]:
+    if assembled is None:
+        reason = "no assembled app behind this interface (built with an injected consultation)"
         return {name: static_probe("unknown", reason) for name in ("llm", "graph", "retriever", "vision")}
     return {
         "llm": llm_probe(settings),
-        "graph": graph_probe(getattr(runtime, "graph", None)),
+        "graph": graph_probe(assembled.graph),
+        # Read at each probe: a background index build attaches the retriever later.
         "retriever": retriever_probe(
-            getattr(runtime, "retriever", None), getattr(runtime, "retriever_disabled_reason", None)
+            lambda: assembled.retriever, lambda: assembled.disabled.get("retriever")
         ),
-        "vision": vision_probe(image_encoder_of(runtime), getattr(runtime, "image_disabled_reason", None)),
+        "vision": vision_probe(image_encoder_of(assembled), assembled.disabled.get("vision")),
     }
 
 
-def image_encoder_of(runtime: Any) -> Any | None:
-    """The runtime's image encoder (held by its image analyzer), or None when vision is off."""
-    analyzer = getattr(runtime, "image_analyzer", None)
-    return getattr(analyzer, "encoder", None)
+def image_encoder_of(assembled: App) -> Any | None:
+    """The image encoder (held by the image analyzer), or None when vision is off."""
+    return getattr(assembled.image_analyzer, "encoder", None)
 
 
 def _version() -> str:
@@ -129,7 +112,7 @@ class BackgroundServer:
 
         import uvicorn
 
-        from assistant.supervisor import free_port
+        from assistant.processes.supervisor import free_port
 
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"

@@ -1,8 +1,7 @@
-"""What a consultation needs at run time: the LLM, the graph, the retriever, the image analyzer.
+"""What the agent needs at run time: the LLM, the graph, the retriever, the image analyzer.
 
-``Runtime.from_settings`` expects settings that already point at running servers
-(``assistant.services.start_embedded`` does that). It also holds caches built from the graph
-once per process: the finding lexicon with its name embeddings and the disease-name index.
+Built by ``assistant.app.open_app`` (or directly in tests). It also holds caches built from the
+graph once per process: the finding lexicon with its name embeddings and the disease-name index.
 """
 
 from __future__ import annotations
@@ -14,15 +13,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from assistant.imaging import ImageAnalyzer, load_image_analyzer
-from assistant.indexing import app_index_exists, open_app_index
+from assistant.imaging import ImageAnalyzer
 from assistant.llm.base import ChatModel
 from assistant.safety import DiseaseNameIndex
-from assistant.settings import Settings
 from assistant.text import FindingLexicon
 from kg.models import Evidence
 from kg.store import GraphStore
@@ -54,7 +50,7 @@ def minilm_embedder(model_name: str = "all-MiniLM-L6-v2") -> Embedder:
 
 
 @dataclass
-class Runtime:
+class AgentContext:
     chat_model: ChatModel
     graph: GraphStore
     retriever: Retriever | None = None
@@ -68,53 +64,6 @@ class Runtime:
     _embedder: Embedder | None = field(default=None, init=False, repr=False)
     _embedder_loaded: bool = field(default=False, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
-    _owned: list[Any] = field(default_factory=list, init=False, repr=False)
-
-    # ------------------------------------------------------------------ construction
-    @classmethod
-    def from_settings(cls, settings: Settings, *, load_retriever: bool = True) -> Runtime:
-        from assistant.llm import create_chat_model
-        from assistant.services import connect_graph
-
-        if settings.llm.base_url is None or settings.graph.uri is None:
-            raise ValueError(
-                "Runtime.from_settings needs running servers: set llm.base_url and graph.uri "
-                "(assistant.services.start_embedded starts the embedded ones and returns such settings)"
-            )
-        chat_model = create_chat_model(settings.llm)
-        graph = connect_graph(settings)
-        retriever: Retriever | None = None
-        retriever_reason: str | None = None
-        if load_retriever:
-            retriever, retriever_reason = _load_retriever(settings)
-        analyzer, image_reason = load_image_analyzer(settings)
-        model_name = settings.retrieval.embedding_model
-        runtime = cls(
-            chat_model=chat_model,
-            graph=graph,
-            retriever=retriever,
-            image_analyzer=analyzer,
-            image_disabled_reason=image_reason,
-            embedder_factory=lambda: minilm_embedder(model_name),
-            cache_dir=settings.data_dir / "cache",
-            retriever_disabled_reason=retriever_reason,
-        )
-        runtime._owned.append(graph)
-        return runtime
-
-    def close(self) -> None:
-        for thing in self._owned:
-            try:
-                thing.close()
-            except Exception:  # closing is best effort; report and go on
-                log.warning("closing %s failed", type(thing).__name__, exc_info=True)
-        self._owned.clear()
-
-    def __enter__(self) -> Runtime:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ caches
     @property
@@ -181,13 +130,3 @@ class Runtime:
             except OSError:
                 log.warning("could not write embedding cache %s", path)
         return matrix
-
-
-def _load_retriever(settings: Settings) -> tuple[Retriever | None, str | None]:
-    if not app_index_exists(settings):
-        return None, f"no retrieval index at {settings.index_dir} (build it with `medkg index build`)"
-    try:
-        return open_app_index(settings), None
-    except Exception as exc:  # evidence passages are optional; the differential is not
-        log.warning("retrieval index unavailable: %s", exc)
-        return None, f"retrieval index could not be loaded: {exc}"

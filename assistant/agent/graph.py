@@ -17,6 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
 from assistant.agent import language, render
+from assistant.agent.context import AgentContext
 from assistant.agent.extraction import (
     embedding_mentions,
     extract_demographics,
@@ -28,7 +29,6 @@ from assistant.agent.extraction import (
 )
 from assistant.agent.state import AgentOptions, AgentState, Json, merge_observations, observations
 from assistant.contracts import FollowUp
-from assistant.runtime import Runtime
 from assistant.safety import looks_like_injection, urgent_reasons
 from kg.models import Differential, Evidence, Observation, RankedDisease
 from kg.store import UnknownFindingError
@@ -51,7 +51,7 @@ GREETING = (
 
 
 def extract_observations(
-    runtime: Runtime,
+    runtime: AgentContext,
     text: str,
     options: AgentOptions,
     *,
@@ -97,7 +97,7 @@ def _evidence(state: AgentState) -> Evidence:
 
 
 class AgentNodes:
-    def __init__(self, runtime: Runtime, options: AgentOptions) -> None:
+    def __init__(self, runtime: AgentContext, options: AgentOptions) -> None:
         self.runtime = runtime
         self.options = options
         # Phrasings are deterministic (temperature 0): ask the LLM once per graph question.
@@ -385,7 +385,7 @@ def _complaint(state: AgentState) -> str:
     return texts[0] if texts else ""
 
 
-def build_agent_graph(runtime: Runtime, options: AgentOptions) -> StateGraph:
+def build_agent_graph(runtime: AgentContext, options: AgentOptions) -> StateGraph:
     nodes = AgentNodes(runtime, options)
     graph = StateGraph(AgentState)
     graph.add_node("intake", nodes.intake)

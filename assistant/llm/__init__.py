@@ -40,7 +40,7 @@ def create_chat_model(llm: LLMSettings) -> OpenAIChatModel:
         raise LLMError(
             "no LLM server configured (settings.llm.base_url is empty): set OPENAI_BASE_URL "
             "(or MEDKG_LLM__BASE_URL) to an OpenAI-compatible server, or start the embedded one "
-            "(`medkg llm serve`, or assistant.services.start_embedded)"
+            "(`medkg llm serve`, or assistant.app.open_app, which starts the embedded one)"
         )
     return OpenAIChatModel(
         base_url=llm.base_url,

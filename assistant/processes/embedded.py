@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from assistant import embedded_llm
+from assistant.processes import embedded_llm
+from assistant.processes.supervisor import ManagedService, ServiceError, free_port
 from assistant.settings import Settings
-from assistant.supervisor import ManagedService, ServiceError, ServiceGroup, free_port
 from kg import server as graph_server
-
-if TYPE_CHECKING:
-    from kg import LoadReport, Neo4jGraphStore
 
 
 def _http_ok(url: str) -> bool:
@@ -76,44 +72,3 @@ def embedded_graph_service(
 
 def graph_uri(service: ManagedService) -> str:
     return f"bolt://127.0.0.1:{service.ports[0]}"
-
-
-def start_embedded(settings: Settings, group: ServiceGroup) -> Settings:
-    """Start what the settings leave unconfigured; return settings pointing at it all."""
-    llm = settings.llm
-    graph = settings.graph
-    if llm.base_url is None:
-        service = group.start(embedded_llm_service(settings))
-        llm = llm.model_copy(update={"base_url": llm_base_url(service)})
-    if graph.uri is None:
-        service = group.start(embedded_graph_service(settings))
-        graph = graph.model_copy(update={"uri": graph_uri(service)})
-    return settings.model_copy(update={"llm": llm, "graph": graph})
-
-
-def connect_graph(settings: Settings) -> Neo4jGraphStore:
-    """A store on the graph server the settings point at (``graph.uri`` must be set)."""
-    from kg import connect
-
-    graph = settings.graph
-    if graph.uri is None:
-        raise ValueError("no graph URI: set NEO4J_URI, or start the embedded graph first (start_embedded)")
-    return connect(
-        graph.uri,
-        graph.user,
-        graph.password.get_secret_value(),
-        graph.database,
-        timeout_s=graph.query_timeout_s,
-    )
-
-
-def ensure_graph_current(store: Neo4jGraphStore) -> LoadReport | None:
-    """Load the shipped graph into an empty database, or refresh one an older medkg loaded
-    (other sources or merge rules); None when the graph is already at the shipped version."""
-    from kg import load_graph
-    from kg.loader import graph_checksum
-
-    stats = store.stats()
-    if stats.labels.get("Disease", 0) and stats.checksum == graph_checksum()[0]:
-        return None
-    return load_graph(store)

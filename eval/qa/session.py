@@ -1,21 +1,18 @@
-"""What a QA run needs, started from the settings: LLM, and per mode the index and the graph.
-
-The configured servers are used when set (OPENAI_BASE_URL, NEO4J_URI); otherwise the embedded
-ones are started for the run and stopped after it. An empty graph is loaded once
-(``kg.load_graph``); a missing index is built in ``settings.index_dir``.
+"""What a QA run needs from the assembled app (``assistant.app.open_app``): the LLM, and per
+mode the index and the graph. The configured servers are used when set (OPENAI_BASE_URL,
+NEO4J_URI); otherwise the embedded ones are started for the run and stopped after it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from assistant.app import Needs, open_app
 from assistant.llm.base import ChatModel
-from assistant.services import embedded_graph_service, embedded_llm_service, graph_uri, llm_base_url
 from assistant.settings import Settings
-from assistant.supervisor import ServiceGroup
 from eval.qa.kg_context import KGContext
 from eval.qa.modes import Mode
 from kg.store import GraphStore
@@ -33,25 +30,15 @@ class QAResources:
     kg: KGContext | None = None
 
 
-def open_retriever(settings: Settings) -> Retriever:
-    from assistant.indexing import open_app_index
-
-    return open_app_index(settings)
-
-
-def open_graph(settings: Settings, uri: str) -> GraphStore:
-    from assistant.services import connect_graph, ensure_graph_current
-
-    store = connect_graph(
-        settings.model_copy(update={"graph": settings.graph.model_copy(update={"uri": uri})})
+def qa_needs(modes: Sequence[Mode], *, handle_signals: bool = False) -> Needs:
+    """The LLM always; the graph and the index only for the modes that read them."""
+    return Needs(
+        graph=any(m.needs_graph for m in modes),
+        retriever="load" if any(m.needs_retriever for m in modes) else "none",
+        images=False,
+        consultation=False,
+        handle_signals=handle_signals,
     )
-    try:
-        if ensure_graph_current(store) is not None:
-            log.info("loaded the full merged graph (empty or older version)")
-    except BaseException:
-        store.close()
-        raise
-    return store
 
 
 @contextmanager
@@ -59,27 +46,16 @@ def open_resources(
     settings: Settings, modes: Sequence[Mode], *, handle_signals: bool = False
 ) -> Iterator[QAResources]:
     """``handle_signals`` (command line only): stop the started servers on SIGTERM/Ctrl-C too."""
-    with ServiceGroup() as group, ExitStack() as stack:
-        if handle_signals:
-            group.install_signal_handlers()
-        base_url = settings.llm.base_url
-        if base_url is None:
-            log.info("starting the embedded LLM server")
-            base_url = llm_base_url(group.start(embedded_llm_service(settings)))
-        from assistant.llm import create_chat_model
-
-        chat = create_chat_model(settings.llm.model_copy(update={"base_url": base_url}))
-        if hasattr(chat, "close"):
-            stack.callback(chat.close)
-        resources = QAResources(chat=chat, llm_base_url=base_url)
-        if any(m.needs_retriever for m in modes):
-            resources.retriever = open_retriever(settings)
-        if any(m.needs_graph for m in modes):
-            uri = settings.graph.uri
-            if uri is None:
-                log.info("starting the embedded graph server")
-                uri = graph_uri(group.start(embedded_graph_service(settings)))
-            resources.graph = open_graph(settings, uri)
-            stack.callback(resources.graph.close)
-            resources.kg = KGContext(resources.graph)
-        yield resources
+    needs = qa_needs(modes, handle_signals=handle_signals)
+    with open_app(settings, needs) as app:
+        if needs.retriever == "load" and app.retriever is None:
+            raise RuntimeError(app.disabled.get("retriever", "the retrieval index could not be opened"))
+        base_url = app.settings.llm.base_url
+        assert base_url is not None  # open_app started the LLM or the settings named it
+        yield QAResources(
+            chat=app.require_chat_model(),
+            llm_base_url=base_url,
+            retriever=app.retriever,
+            graph=app.graph,
+            kg=KGContext(app.graph) if app.graph is not None else None,
+        )

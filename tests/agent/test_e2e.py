@@ -74,8 +74,8 @@ def test_full_llm_consultation_stays_within_candidates(agent_runtime: Any, live_
 
 
 def test_session_survives_a_restart(agent_runtime: Any, live_settings: Settings, tmp_path: Path) -> None:
+    from assistant.agent.context import AgentContext
     from assistant.llm import create_chat_model
-    from assistant.runtime import Runtime
 
     settings = live_settings.model_copy(update={"data_dir": tmp_path})
     first = Consultation(agent_runtime, settings, options=SCRIPTED)
@@ -84,8 +84,8 @@ def test_session_survives_a_restart(agent_runtime: Any, live_settings: Settings,
     r = first.answer(r.session_id, "yes")
     pending, asked = r.follow_up, r.questions_asked
     first.close()
-    # A new process would build everything again: new Runtime, new Consultation, same sqlite file.
-    runtime2 = Runtime(
+    # A new process would build everything again: new AgentContext, new Consultation, same sqlite file.
+    runtime2 = AgentContext(
         chat_model=create_chat_model(live_settings.llm),
         graph=agent_runtime.graph,
         retriever=agent_runtime.retriever,

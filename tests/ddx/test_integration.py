@@ -70,15 +70,21 @@ def test_graph_policies_on_real_patients(graph_store: GraphStore, graph_settings
 
 @pytest.mark.slow
 def test_full_agent_on_a_handful_of_patients(graph_store: GraphStore, live_settings: Settings) -> None:
-    """The whole agent (LLM extraction and phrasing + graph) through the Consultation facade."""
-    run = evaluate_with_store(
-        graph_store,
-        live_settings,
-        SHIPPED_PATIENTS,
-        policies=["full"],
-        limit=3,
-        stop=live_settings.agent.stop.updated(max_questions=4),
-    )
+    """The whole agent (LLM extraction and phrasing + graph) through the Consultation facade,
+    assembled by open_app on the session's running servers, as `medkg eval ddx` does."""
+    from assistant.app import open_app
+    from eval.ddx.evaluate import evaluation_needs
+
+    with open_app(live_settings, evaluation_needs(["full"])) as app:
+        run = evaluate_with_store(
+            app.require_graph(),
+            app.settings,
+            SHIPPED_PATIENTS,
+            policies=["full"],
+            limit=3,
+            stop=live_settings.agent.stop.updated(max_questions=4),
+            agent=app.context,
+        )
     summary = run.summaries["full"]
     errors = [e["error"] for e in run.episodes if e["error"]]
     assert summary.n == 3 and not errors, errors

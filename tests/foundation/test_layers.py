@@ -2,7 +2,8 @@
 
 Between top-level packages: ui -> eval -> assistant -> kg / retrieval / vlm / prompts. Inside
 assistant/, its modules and subpackages (assistant/agent/ taken whole) import each other without a
-loop: what the agent builds on (the text core, safety, the runtime, contracts) never imports it.
+loop: what the agent builds on (the text core, safety, imaging, contracts) never imports it; the
+process plumbing (assistant/processes/) imports only the settings.
 """
 
 from __future__ import annotations
@@ -144,13 +145,38 @@ def test_assistant_has_no_import_loop() -> None:
     [
         ("kg.store", "assistant.settings"),  # a lower package reaching up
         ("assistant.safety", "ui.cli"),
-        # assistant/agent/ uses safety, runtime and the text core: none of them may use the agent.
+        # assistant/agent/ uses safety, imaging and the text core: none of them may use the agent.
         ("assistant.safety", "assistant.agent.extraction"),
-        ("assistant.runtime", "assistant.agent.extraction"),
+        ("assistant.imaging", "assistant.agent.extraction"),
         ("assistant.text", "assistant.agent.extraction"),
+        # The process plumbing sits under everything that assembles the app.
+        ("assistant.processes.supervisor", "assistant.app"),
+        ("assistant.processes.embedded", "assistant.consultation"),
     ],
 )
 def test_a_wrong_import_is_caught(module: str, bad_import: str) -> None:
     modules = {m: set(imported) for m, imported in MODULES.items()}
     modules[module].add(bad_import)
-    assert upward_imports(modules) or assistant_loops(modules)
+    assert upward_imports(modules) or assistant_loops(modules) or plumbing_imports(modules)
+
+
+# assistant/processes/ starts and watches child processes; it knows the settings and nothing of
+# the domain (agent, consultation, reports), so that either can change without the other.
+PLUMBING = "assistant.processes"
+PLUMBING_MAY_IMPORT = {"assistant.settings", PLUMBING}
+
+
+def plumbing_imports(modules: dict[str, set[str]]) -> list[str]:
+    wrong = []
+    for module, imported in modules.items():
+        if not module.startswith(PLUMBING):
+            continue
+        for name in imported:
+            target = resolve(name)
+            if target and target.startswith("assistant") and unit(target) not in PLUMBING_MAY_IMPORT:
+                wrong.append(f"{module} imports {name}")
+    return sorted(wrong)
+
+
+def test_process_plumbing_knows_no_domain_code() -> None:
+    assert plumbing_imports(MODULES) == []

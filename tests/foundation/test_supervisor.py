@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import tests.fixtures.servers  # noqa: F401  (import check)
+from assistant.processes.supervisor import ManagedService, ServiceError, free_port, port_accepts
 from assistant.settings import Settings
-from assistant.supervisor import ManagedService, ServiceError, free_port, port_accepts
 
 
 def _python_http(port: int) -> list[str]:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from assistant.services import ensure_graph_current
+from assistant.app import ensure_graph_current
 from assistant.settings import Settings
 from kg import GraphError, LoadReport, Neo4jGraphStore, UnknownFindingError, connect, load_graph
 from kg.merge import build_content

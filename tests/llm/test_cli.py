@@ -15,8 +15,8 @@ import typer
 from typer.testing import CliRunner
 
 from assistant.llm import ChatMessage, OpenAIChatModel
+from assistant.processes.supervisor import free_port, port_accepts
 from assistant.settings import Settings
-from assistant.supervisor import free_port, port_accepts
 from ui.commands import doctor, llm
 
 

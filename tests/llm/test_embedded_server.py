@@ -16,8 +16,8 @@ from assistant.llm import (
     OpenAIChatModel,
     create_chat_model,
 )
+from assistant.processes.supervisor import free_port
 from assistant.settings import LLMSettings
-from assistant.supervisor import free_port
 
 QUESTION = [
     ChatMessage(role="system", content="You are a concise assistant."),

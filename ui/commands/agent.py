@@ -44,29 +44,27 @@ def chat(
     no_llm: bool = typer.Option(False, "--no-llm", help="Graph question texts and template answers only."),
 ) -> None:
     """Chat with the diagnostic assistant on the configured or embedded servers."""
-    from assistant.agent.state import AgentOptions
-    from assistant.consultation import Consultation, SessionNotFoundError
+    from assistant.app import Needs, open_app
+    from assistant.consultation import SessionNotFoundError
     from assistant.settings import load_settings
-    from ui.stack import open_stack
 
     def echo(text: str) -> None:
         typer.echo(text, err=True)
 
     settings = load_settings()
-    with open_stack(settings, echo=echo) as stack:
-        consultation = stack.consultation
-        if no_llm:
-            options = AgentOptions.from_settings(
-                stack.settings, llm_phrasing=False, llm_extraction=False, llm_summary=False
-            )
-            consultation.close()
-            consultation = Consultation(stack.runtime, stack.settings, options=options)
+    if no_llm:
+        agent = settings.agent.model_copy(
+            update={"llm_phrasing": False, "llm_extraction": False, "llm_summary": False}
+        )
+        settings = settings.model_copy(update={"agent": agent})
+    with open_app(settings, Needs(retriever="background", handle_signals=True), echo=echo) as assembled:
+        consultation = assembled.require_consultation()
         typer.echo(HELP_TEXT)
         if session:
             try:
                 state = consultation.state(session)
             except SessionNotFoundError:
-                typer.echo(f"error: no session {session!r} in {stack.settings.sessions_path}", err=True)
+                typer.echo(f"error: no session {session!r} in {assembled.settings.sessions_path}", err=True)
                 raise typer.Exit(code=1) from None
             for entry in state.transcript[-4:]:
                 typer.echo(f"{entry.role}: {entry.text}")

@@ -101,7 +101,7 @@ def check_packages(settings: Settings) -> Check:
 
 
 def check_gguf(settings: Settings) -> Check:
-    from assistant.embedded_llm import ModelNotFoundError, default_gguf_path
+    from assistant.processes.embedded_llm import ModelNotFoundError, default_gguf_path
 
     needed: Status = "WARN" if settings.llm.base_url else "MISSING"
     try:
@@ -149,7 +149,7 @@ def check_llm_server(settings: Settings, start: bool) -> Check:
         if not _spec_found("xllamacpp"):
             return Check("LLM server", "MISSING", "embedded server needs xllamacpp", "run `make setup`")
         return _ok("LLM server", "embedded llama.cpp (starts with the app; `medkg doctor --start` tries it)")
-    from assistant.services import embedded_llm_service, llm_base_url
+    from assistant.processes.embedded import embedded_llm_service, llm_base_url
 
     started = time.monotonic()
     with embedded_llm_service(settings) as service:
@@ -208,7 +208,7 @@ def check_graph(settings: Settings, start: bool) -> Check:
         )
     if not start:
         return _ok("graph database", "embedded ArcadeDB with bundled Java (starts with the app)")
-    from assistant.services import embedded_graph_service, graph_uri
+    from assistant.processes.embedded import embedded_graph_service, graph_uri
 
     started = time.monotonic()
     scratch = settings.model_copy(update={"data_dir": Path(tempfile.mkdtemp(prefix="medkg-doctor-"))})
@@ -276,6 +276,26 @@ def check_vision(settings: Settings) -> Check:
             "image analysis disabled",
             "set MEDKG_VISION__MODEL to hf-hub:... or a checkpoint path",
         )
+    from vlm.encoder import SHIPPED_MODELS, SHIPPED_MODELS_DIR  # cheap: no torch import
+
+    if model in SHIPPED_MODELS:
+        weights = sorted((SHIPPED_MODELS_DIR / model).glob("*.safetensors"))
+        if weights:
+            size = sum(w.stat().st_size for w in weights) / 1e6
+            return _ok(
+                "vision weights",
+                f"{model} (shipped, {size:.0f} MB; pediatric frontal chest X-ray: normal vs pneumonia, "
+                "bacterial vs viral; other images are refused as out of scope)",
+            )
+        return Check(
+            "vision weights",
+            "MISSING",
+            f"the shipped model {model} is missing from {SHIPPED_MODELS_DIR / model}",
+            "reinstall medkg, or run `medkg vision train --data DIR --out DIR` and set "
+            "MEDKG_VISION__MODEL to DIR",
+        )
+    if Path(model).is_dir():
+        return _ok("vision weights", f"{model} (checkpoint directory)")
     if model.startswith("hf-hub:"):
         repo = model.removeprefix("hf-hub:")
         if _in_hf_cache(repo, "open_clip_config.json"):
@@ -311,7 +331,7 @@ def check_data_dir(settings: Settings) -> Check:
 
 
 def check_port(settings: Settings) -> Check:
-    from assistant.supervisor import port_is_free
+    from assistant.processes.supervisor import port_is_free
 
     host, port = settings.server.host, settings.server.port
     if port_is_free(port, host if host not in ("0.0.0.0", "") else "127.0.0.1"):
@@ -392,7 +412,7 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
 ) -> None:
     """Check every component medkg needs; print what is missing and how to fix it."""
-    for name in ("httpx", "httpx2", "neo4j", "assistant.supervisor"):
+    for name in ("httpx", "httpx2", "neo4j", "assistant.processes.supervisor"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
         from assistant.settings import load_settings

@@ -42,8 +42,8 @@ def qa(
 ) -> None:
     """Accuracy ± SE per suite and mode; resumable (finished items come from <out>/cache.jsonl)."""
     from assistant.llm.base import LLMError
+    from assistant.processes.supervisor import ServiceError
     from assistant.settings import load_settings
-    from assistant.supervisor import ServiceError
     from eval.qa.evaluate import evaluate
     from eval.qa.items import Suite
     from eval.qa.loaders import DatasetFormatError

@@ -26,7 +26,7 @@ def _graph_store(settings: Settings) -> Iterator[Neo4jGraphStore]:
         graph = settings.graph
         uri = graph.uri
         if uri is None:
-            from assistant.services import embedded_graph_service, graph_uri
+            from assistant.processes.embedded import embedded_graph_service, graph_uri
 
             typer.echo(f"starting the embedded graph server (data in {settings.graph_dir})", err=True)
             service = stack.enter_context(embedded_graph_service(settings))

@@ -46,10 +46,10 @@ def serve(
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: settings)."),
 ) -> None:
     """Run the embedded llama.cpp server in the foreground until Ctrl-C."""
-    from assistant.embedded_llm import ModelNotFoundError
-    from assistant.services import embedded_llm_service, llm_base_url
+    from assistant.processes.embedded import embedded_llm_service, llm_base_url
+    from assistant.processes.embedded_llm import ModelNotFoundError
+    from assistant.processes.supervisor import ServiceError
     from assistant.settings import load_settings
-    from assistant.supervisor import ServiceError
 
     settings = load_settings()
     llm = settings.llm.model_copy(
@@ -94,9 +94,9 @@ def serve(
 def _chat_model(start_embedded: bool) -> Iterator[OpenAIChatModel]:
     """The configured server's client; starts the embedded server if none is configured."""
     from assistant.llm import create_chat_model
-    from assistant.services import embedded_llm_service, llm_base_url
+    from assistant.processes.embedded import embedded_llm_service, llm_base_url
+    from assistant.processes.supervisor import ServiceGroup
     from assistant.settings import load_settings
-    from assistant.supervisor import ServiceGroup
 
     quiet_http_logs()
     settings = load_settings()

@@ -38,10 +38,10 @@ def serve(
     the API at /v1 (OpenAPI at /docs). Ctrl-C stops everything."""
     import uvicorn
 
+    from assistant.app import SERVE, open_app
+    from assistant.processes.supervisor import ServiceError, ServiceGroup
     from assistant.settings import load_settings
-    from assistant.supervisor import ServiceError, ServiceGroup
     from ui.server import create_app
-    from ui.stack import open_stack
 
     settings = load_settings()
     server_settings = settings.server.model_copy(
@@ -53,10 +53,12 @@ def serve(
     group = ServiceGroup()
     # Until uvicorn takes over SIGINT/SIGTERM, a signal stops the children and exits.
     group.install_signal_handlers()
+    typer.echo("medkg: starting (first run: the knowledge graph loads once, about a minute)")
     try:
-        with open_stack(settings, echo=typer.echo, group=group, background_index=True) as stack:
-            app = create_app(stack.settings, runtime=stack.runtime, consultation=stack.consultation)
-            config = uvicorn.Config(app, log_level="info", access_log=False, timeout_graceful_shutdown=10)
+        with open_app(settings, SERVE, echo=typer.echo, group=group) as assembled:
+            app = create_app(assembled.settings, assembled=assembled)
+            # A short graceful shutdown: Ctrl-C must stop everything within seconds.
+            config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
             url = f"http://{server_settings.host}:{server_settings.port}"
             typer.echo(f"medkg is ready: UI {url}/  API {url}/v1  docs {url}/docs  (Ctrl-C stops)")
             uvicorn.Server(config).run(sockets=[sock])
