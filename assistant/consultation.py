@@ -13,8 +13,9 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections import defaultdict
+import weakref
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -31,6 +32,7 @@ from assistant.contracts import (
     TranscriptEntry,
     TurnResult,
 )
+from assistant.private_files import private_dir, private_file
 from assistant.safety import DISCLAIMER, InputRejectedError, clean_message
 from assistant.settings import Settings
 from kg.models import Observation, RankedDisease
@@ -57,7 +59,9 @@ class Consultation:
         self.options = options or AgentOptions.from_settings(settings)
         path = sessions_path or str(settings.sessions_path)
         if path != ":memory:":
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            # Patient data: the data dir owner-only (0700), the database and its WAL 0600.
+            private_dir(settings.data_dir)
+            private_file(Path(path))
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
         if path != ":memory:":
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -65,7 +69,9 @@ class Consultation:
         self._saver = SqliteSaver(self._conn)
         self._saver.setup()
         self._graph = build_agent_graph(runtime, self.options).compile(checkpointer=self._saver)
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        # A session's lock lives while a turn holds it, then goes: the table cannot grow with
+        # every session id ever seen.
+        self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
 
     # ------------------------------------------------------------------ public API
@@ -209,7 +215,10 @@ class Consultation:
 
     def _session_lock(self, session_id: str) -> threading.Lock:
         with self._locks_guard:
-            return self._locks[session_id]
+            lock = self._locks.get(session_id)
+            if lock is None:
+                lock = self._locks[session_id] = threading.Lock()
+            return lock
 
     def _require(self, session_id: str) -> None:
         if not isinstance(session_id, str) or not session_id or not self.exists(session_id):

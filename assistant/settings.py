@@ -85,6 +85,10 @@ class VisionSettings(BaseModel):
     temperature: float = 0.05
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
+    # Bytes the decoded pixels may take (width x height x channels x bytes per sample x frames),
+    # read from the header before any decoding: 40 MiB holds a 4096 x 5120 16-bit mammogram or a
+    # 12-megapixel RGB photo and refuses a 7000 x 7000 "decompression bomb" in any mode.
+    max_decoded_bytes: int = 40 * 1024 * 1024
 
 
 class AgentSettings(BaseModel):
@@ -116,12 +120,31 @@ class AgentSettings(BaseModel):
         return {**rest, "stop": {**nested, **flat}}
 
 
+class RateLimitSettings(BaseModel):
+    """Token buckets per API key and per client address (429 with Retry-After when empty)."""
+
+    enabled: bool = True
+    per_key_per_minute: int = 120
+    per_key_burst: int = 30
+    per_address_per_minute: int = 240
+    per_address_burst: int = 60
+    # Failed authentications (wrong API key) and UI login attempts: much stricter, per address.
+    auth_failures_per_minute: int = 2
+    auth_failures_burst: int = 10
+    ui_logins_per_minute: int = 2
+    ui_logins_burst: int = 10
+    max_tracked: int = 10_000  # keys/addresses remembered (least recently seen forgotten first)
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 7860
     api_keys: list[SecretStr] = Field(default_factory=list)
     max_request_bytes: int = 25 * 1024 * 1024
     log_patient_text: bool = False
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    # Gradio uploads and exported transcripts are deleted after this many seconds.
+    ui_file_ttl_s: int = 600
 
 
 def default_data_dir() -> Path:

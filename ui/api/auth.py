@@ -1,15 +1,29 @@
-"""API keys: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, when any are configured."""
+"""API keys (``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, when any are configured),
+rate limits per key and per address, and who owns a consultation.
+
+A consultation belongs to the API key that created it: its owner id is a hash of the key (never
+the key). Any other key gets the same 404 as an unknown id, so ids cannot be probed. Without
+configured keys the API is single-tenant: every caller is ``anonymous``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import sqlite3
+import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
+from assistant.private_files import private_file
+from ui.api.limits import RateLimits, client_address, too_many_requests
 from ui.api.problems import Problem
+
+ANONYMOUS = "anonymous"
 
 # auto_error=False: a missing key is our own 401 problem, not FastAPI's 403 JSON.
 bearer_scheme = HTTPBearer(auto_error=False, description="API key as a bearer token")
@@ -70,3 +84,123 @@ def require_api_key(keys: Sequence[SecretStr]) -> Callable[..., None]:
             )
 
     return dependency
+
+
+# --------------------------------------------------------------------------- identity and limits
+
+
+def owner_id(credential: str) -> str:
+    """The owner id of an API key: a SHA-256 digest, so the sessions file never holds a key."""
+    return "key:" + hashlib.sha256(b"medkg-owner\x00" + credential.encode()).hexdigest()[:40]
+
+
+def owner_of(request: Request) -> str:
+    """Who is calling (set by ``api_guard``); anonymous when the API has no keys."""
+    return str(getattr(request.state, "medkg_owner", ANONYMOUS))
+
+
+def api_guard(keys: Sequence[SecretStr], limits: RateLimits | None) -> Callable[..., None]:
+    """The /v1 dependency: address lock-out after failed authentications, per-address rate,
+    API key check, per-key rate; it leaves the caller's owner id on ``request.state``."""
+    configured = [key for key in keys if key.get_secret_value()]
+    check_key = require_api_key(configured)
+    on = limits is not None and limits.enabled
+
+    def guard(request: Request) -> None:
+        address = client_address(request)
+        if on and limits is not None:
+            wait = limits.auth_failures.wait(address)
+            if wait > 0:  # this address failed to authenticate too often: nothing goes through
+                raise too_many_requests(wait, "failed authentications from this address")
+            wait = limits.per_address.take(address)
+            if wait > 0:
+                raise too_many_requests(wait, "requests from this address")
+        owner = ANONYMOUS
+        if configured:
+            try:
+                check_key(request)
+            except Problem:
+                if on and limits is not None:
+                    limits.auth_failures.take(address)
+                raise
+            owner = owner_id(credentials_from(request)[0])
+            if on and limits is not None:
+                wait = limits.per_key.take(owner)
+                if wait > 0:
+                    raise too_many_requests(wait, "requests for this API key")
+        request.state.medkg_owner = owner
+
+    if not configured:
+
+        def open_dependency(request: Request) -> None:
+            guard(request)
+
+        return open_dependency
+
+    def dependency(
+        request: Request,
+        # Security dependencies, so that OpenAPI (and /docs' Authorize button) shows both schemes.
+        _bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+        _api_key: str | None = Depends(api_key_scheme),
+    ) -> None:
+        guard(request)
+
+    return dependency
+
+
+class SessionOwners:
+    """Owner id per consultation, in its own table of the sessions database.
+
+    ``owns`` is true only for the recorded owner. A consultation without a record (made by the
+    UI, the CLI, or before owners were recorded) belongs to nobody when keys are configured, and
+    to the anonymous caller of a keyless (single-tenant) API.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        # No data dir (an app over injected fakes): nothing else persists, so owners live in memory.
+        persistent = str(path) != ":memory:" and Path(path).parent.is_dir()
+        self.path = str(path) if persistent else ":memory:"
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if self.path != ":memory:":
+                private_file(Path(self.path))
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS medkg_session_owners"
+                " (session_id TEXT PRIMARY KEY, owner TEXT NOT NULL)"
+            )
+            self._conn.commit()
+        return self._conn
+
+    def claim(self, session_id: str, owner: str) -> None:
+        with self._lock:
+            db = self._db()
+            db.execute(
+                "INSERT OR IGNORE INTO medkg_session_owners (session_id, owner) VALUES (?, ?)",
+                (session_id, owner),
+            )
+            db.commit()
+
+    def owner(self, session_id: str) -> str | None:
+        with self._lock:
+            row = (
+                self._db()
+                .execute("SELECT owner FROM medkg_session_owners WHERE session_id = ?", (session_id,))
+                .fetchone()
+            )
+        return str(row[0]) if row else None
+
+    def owns(self, session_id: str, owner: str) -> bool:
+        recorded = self.owner(session_id)
+        if recorded is None:
+            return owner == ANONYMOUS
+        return hmac.compare_digest(recorded, owner)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,4 +1,4 @@
-"""Request body size limit, enforced before and while the body arrives.
+"""Request limits: body size (enforced before and while the body arrives) and rate limits.
 
 A declared ``Content-Length`` above the limit is refused before the app reads a byte. A
 chunked or under-declared body is counted as it streams; once it passes the limit the app
@@ -7,9 +7,20 @@ sees the body end, and whatever it would have answered is replaced by a 413.
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ui.api.problems import PROBLEM_MEDIA_TYPE, problem_bytes
+from assistant.settings import RateLimitSettings
+from ui.api.problems import PROBLEM_MEDIA_TYPE, Problem, problem_bytes
 
 
 class BodyTooLarge(Exception):
@@ -98,3 +109,145 @@ async def _send_problem(send: Send, status: int, detail: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+class RateLimiter:
+    """Token buckets keyed by a string (an API key's hash, a client address).
+
+    ``take`` answers 0.0 when the request may go on, else the seconds until it may. At most
+    ``max_keys`` buckets are remembered, the least recently used forgotten first, so a flood
+    of new addresses or keys cannot grow memory without bound (a forgotten bucket starts full
+    again, which only ever errs towards letting a request through).
+    """
+
+    def __init__(
+        self,
+        per_minute: float,
+        burst: int,
+        *,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = max(per_minute, 1e-6) / 60.0
+        self.burst = max(1, burst)
+        self.max_keys = max(1, max_keys)
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str, cost: float = 1.0) -> float:
+        with self._lock:
+            tokens = self._refill(key)
+            if tokens >= cost:
+                self._buckets[key] = (tokens - cost, self.clock())
+                return 0.0
+            self._buckets[key] = (tokens, self.clock())
+            return (cost - tokens) / self.rate
+
+    def wait(self, key: str) -> float:
+        """Seconds until one token is there, taking nothing."""
+        with self._lock:
+            tokens = self._refill(key)
+            self._buckets[key] = (tokens, self.clock())
+            return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _refill(self, key: str) -> float:
+        now = self.clock()
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        while len(self._buckets) >= self.max_keys:
+            self._buckets.popitem(last=False)
+        return tokens
+
+
+class RateLimits:
+    """The API's and the UI login's limiters, built from ``settings.server.rate_limits``."""
+
+    def __init__(self, settings: RateLimitSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.enabled = settings.enabled
+        n = settings.max_tracked
+        self.per_key = RateLimiter(
+            settings.per_key_per_minute, settings.per_key_burst, max_keys=n, clock=clock
+        )
+        self.per_address = RateLimiter(
+            settings.per_address_per_minute, settings.per_address_burst, max_keys=n, clock=clock
+        )
+        self.auth_failures = RateLimiter(
+            settings.auth_failures_per_minute, settings.auth_failures_burst, max_keys=n, clock=clock
+        )
+        self.ui_logins = RateLimiter(
+            settings.ui_logins_per_minute, settings.ui_logins_burst, max_keys=n, clock=clock
+        )
+
+
+def too_many_requests(wait_s: float, what: str) -> Problem:
+    retry = max(1, math.ceil(wait_s))
+    return Problem(
+        429,
+        f"Too many {what}; retry in {retry} s.",
+        slug="rate-limited",
+        headers={"Retry-After": str(retry)},
+        extra={"retry_after_s": retry},
+    )
+
+
+def client_address(scope_or_request: Any) -> str:
+    """The peer address (behind a reverse proxy, run uvicorn with --proxy-headers so that this
+    is the client's, not the proxy's)."""
+    client = scope_or_request.get("client") if isinstance(scope_or_request, dict) else scope_or_request.client
+    if client is None:
+        return "unknown"
+    host = client[0] if isinstance(client, tuple | list) else getattr(client, "host", None)
+    return str(host or "unknown")
+
+
+UI_LOGIN_PATHS = ("/login", "/login/")
+
+
+class LoginThrottleRoute(APIRoute):
+    """Stands in front of the Gradio UI's ``POST /login`` (mounted below the API routes).
+
+    Every login attempt takes a token from its address's bucket; while the bucket has tokens the
+    route does not match and Gradio's own login answers; once it is empty this route matches and
+    answers 429 with Retry-After. The login callback cannot see the address, hence a route.
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        limits: RateLimits | None = getattr(self.endpoint, "rate_limits", None)
+        if (
+            limits is None
+            or not limits.enabled
+            or scope.get("type") != "http"
+            or scope.get("method") != "POST"
+            or scope.get("path") not in UI_LOGIN_PATHS
+        ):
+            return Match.NONE, {}
+        wait = limits.ui_logins.take(client_address(scope))
+        if wait <= 0:
+            return Match.NONE, {}
+        scope.setdefault("state", {})["medkg_login_wait"] = wait
+        match, child = super().matches({**scope, "path": self.path})
+        return (Match.FULL, child) if match != Match.NONE else (Match.NONE, {})
+
+
+def add_login_throttle(router: APIRouter, limits: RateLimits) -> None:
+    def login_throttled(request: Request) -> None:
+        raise too_many_requests(
+            float(request.scope.get("state", {}).get("medkg_login_wait", 60.0)), "sign-in attempts"
+        )
+
+    login_throttled.rate_limits = limits  # type: ignore[attr-defined]
+    for path in UI_LOGIN_PATHS:
+        router.add_api_route(
+            path,
+            login_throttled,
+            methods=["POST"],
+            include_in_schema=False,
+            route_class_override=LoginThrottleRoute,
+        )

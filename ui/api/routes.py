@@ -11,8 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from assistant.contracts import ConsultationState, TurnResult
-from ui.api.auth import require_api_key
-from ui.api.images import SUPPORTED, sniff_image_kind
+from assistant.settings import VisionSettings
+from ui.api.auth import SessionOwners, api_guard, owner_of
+from ui.api.images import SUPPORTED, ImageTooLargeError, check_decoded_size, sniff_image_kind
+from ui.api.limits import RateLimits, add_login_throttle
 from ui.api.models import (
     MAX_INDICATION_CHARS,
     ConsultationCreate,
@@ -49,13 +51,17 @@ def _consultation(services: AppServices) -> ConsultationService:
     return services.consultation
 
 
-def _check_image(data: bytes | None) -> None:
+def _check_image(data: bytes | None, vision: VisionSettings) -> None:
     if data is None:
         return
     if not data:
         raise Problem(422, "The image is empty.", slug="empty-image")
     if sniff_image_kind(data) is None:
         raise Problem(415, f"The upload is not a {SUPPORTED} image.", slug="unsupported-image")
+    try:  # from the header, before any pixel is decoded
+        check_decoded_size(data, vision)
+    except ImageTooLargeError as exc:
+        raise Problem(413, str(exc), slug="image-too-large") from exc
 
 
 def _existing_state(consultation: ConsultationService, session_id: str) -> ConsultationState:
@@ -94,7 +100,7 @@ def _run_turn(services: AppServices, session_id: str, body: MessageCreate) -> Tu
             _log_turn(services, "answer", session_id, body.answer)
             return consultation.answer(session_id, body.answer)
         image = body.image()
-        _check_image(image)
+        _check_image(image, services.settings.vision)
         assert body.text is not None
         _log_turn(services, "message", session_id, body.text)
         return consultation.send(session_id, body.text, image=image)
@@ -102,9 +108,11 @@ def _run_turn(services: AppServices, session_id: str, body: MessageCreate) -> Tu
 
 def build_router(services: AppServices) -> APIRouter:
     keys = [key for key in services.settings.server.api_keys if key.get_secret_value()]
-    # Only an API that checks keys declares security schemes in its OpenAPI.
-    auth = [Depends(require_api_key(keys))] if keys else []
-    v1 = APIRouter(prefix="/v1", dependencies=auth, responses=_problems(400, 401, 413, 422, 500, 503))
+    # Only an API that checks keys declares security schemes in its OpenAPI (api_guard's choice).
+    limits = RateLimits(services.settings.server.rate_limits)
+    owners = SessionOwners(services.settings.sessions_path)
+    auth = [Depends(api_guard(keys, limits))]
+    v1 = APIRouter(prefix="/v1", dependencies=auth, responses=_problems(400, 401, 413, 422, 429, 500, 503))
 
     @v1.post(
         "/consultations",
@@ -118,8 +126,9 @@ def build_router(services: AppServices) -> APIRouter:
         services = services_of(request)
         consultation = _consultation(services)
         image = body.image()
-        _check_image(image)
+        _check_image(image, services.settings.vision)
         result = consultation.start(body.message, age=body.age, sex=body.sex, image=image)
+        owners.claim(result.session_id, owner_of(request))
         _log_turn(services, "start", result.session_id, body.message)
         return result
 
@@ -131,6 +140,8 @@ def build_router(services: AppServices) -> APIRouter:
         responses=_problems(404, 409, 415),
     )
     def post_message(session_id: SessionId, body: MessageCreate, request: Request) -> TurnResult:
+        if not owners.owns(session_id, owner_of(request)):  # another key's consultation: 404, as unknown
+            raise _unknown(session_id)
         return _run_turn(services_of(request), session_id, body)
 
     @v1.get(
@@ -141,6 +152,8 @@ def build_router(services: AppServices) -> APIRouter:
         responses=_problems(404),
     )
     def get_consultation(session_id: SessionId, request: Request) -> ConsultationState:
+        if not owners.owns(session_id, owner_of(request)):
+            raise _unknown(session_id)
         return _existing_state(_consultation(services_of(request)), session_id)
 
     @v1.post(
@@ -161,7 +174,7 @@ def build_router(services: AppServices) -> APIRouter:
         if services.reports is None:
             raise Problem(503, "Report drafting is not configured.", slug="reports-unavailable")
         data = await image.read()
-        _check_image(data)
+        _check_image(data, services.settings.vision)
         draft = await run_in_threadpool(_draft, services.reports, data, indication.strip())
         if format == "fhir":
             fhir = services.reports.to_fhir(draft)
@@ -199,6 +212,7 @@ def build_router(services: AppServices) -> APIRouter:
     router = APIRouter()
     router.include_router(v1)
     router.include_router(health)
+    add_login_throttle(router, limits)  # the Gradio UI's POST /login, per client address
     return router
 
 

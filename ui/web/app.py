@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import gradio as gr
 from pydantic import BaseModel
 
 from assistant.contracts import TurnResult
-from ui.api.images import SUPPORTED, sniff_image_kind
+from ui.api.images import SUPPORTED, ImageTooLargeError, VisionLimits, check_decoded_size, sniff_image_kind
 from ui.api.models import MAX_INDICATION_CHARS, MAX_MESSAGE_CHARS
 from ui.services import AppServices, ReportUnavailableError
 from ui.web.render import (
@@ -46,16 +48,30 @@ class UserFacingError(Exception):
     """Shown to the user as a warning; the consultation goes on."""
 
 
-def _read_image(path: str | None, max_bytes: int) -> bytes | None:
+def _read_image(path: str | None, limits: VisionLimits) -> bytes | None:
     if not path:
         return None
     file = Path(path)
+    max_bytes = limits.max_upload_bytes
     if file.stat().st_size > max_bytes:
         raise UserFacingError(f"The image is larger than {max_bytes // (1024 * 1024)} MB.")
     data = file.read_bytes()
     if sniff_image_kind(data) is None:
         raise UserFacingError(f"The file is not a {SUPPORTED} image.")
+    try:  # decoded size from the header, before any pixel is decoded (as the API does)
+        check_decoded_size(data, limits)
+    except ImageTooLargeError as exc:
+        raise UserFacingError(str(exc)) from exc
     return data
+
+
+def _forget_upload(path: str | None) -> None:
+    """Delete an uploaded file once its bytes are read: patient images do not stay on disk."""
+    if path:
+        try:
+            Path(path).unlink(missing_ok=True)
+        except OSError:
+            log.warning("could not delete an upload")
 
 
 def _first_file(files: list[Any] | None) -> str | None:
@@ -140,7 +156,10 @@ class ConsultationCallbacks:
         previous = TurnResult.model_validate(last) if last else None
         try:
             image_path = _first_file(message.get("files"))
-            image = _read_image(image_path, self.services.settings.vision.max_upload_bytes)
+            try:
+                image = _read_image(image_path, self.services.settings.vision)
+            finally:
+                _forget_upload(image_path)
             if not text and image is None:
                 raise UserFacingError("Type a message or attach an image.")
             if len(text) > MAX_MESSAGE_CHARS:
@@ -198,7 +217,9 @@ class ConsultationCallbacks:
             gr.Warning("Nothing to export yet.")
             return gr.update(value=None, visible=False)
         data = self._consultation().export(session_id)
-        path = _write_download(f"medkg-consultation-{session_id}.json", data)
+        path = _write_download(
+            f"medkg-consultation-{session_id}.json", data, self.services.settings.server.ui_file_ttl_s
+        )
         return gr.update(value=path, visible=True)
 
 
@@ -216,7 +237,8 @@ class ReportCallbacks:
         try:
             if reports is None:
                 raise UserFacingError("Report drafting is not configured (no image encoder).")
-            image = _read_image(image_path, self.services.settings.vision.max_upload_bytes)
+            # Kept until the TTL (the clinician may draft again from the same upload).
+            image = _read_image(image_path, self.services.settings.vision)
             if image is None:
                 raise UserFacingError("Upload an image first.")
             progress(0.2, desc="Encoding the image and drafting…")
@@ -235,21 +257,49 @@ class ReportCallbacks:
             gr.Warning("Draft a report first.")
             return gr.update(value=None, visible=False)
         updated: BaseModel = edited_draft(draft, edited, reports)
-        path = _write_download("medkg-report-fhir.json", reports.to_fhir(updated))
+        path = _write_download(
+            "medkg-report-fhir.json", reports.to_fhir(updated), self.services.settings.server.ui_file_ttl_s
+        )
         return gr.update(value=path, visible=True)
 
 
-def _write_download(name: str, data: Any) -> str:
-    folder = Path(tempfile.mkdtemp(prefix="medkg-download-"))
+DOWNLOAD_PREFIX = "medkg-download-"
+
+
+def _write_download(name: str, data: Any, ttl_s: int) -> str:
+    """An owner-only file for a download (Gradio serves a copy from its cache, which
+    ``delete_cache`` empties); downloads older than the TTL are deleted on each new one."""
+    sweep_downloads(ttl_s)
+    folder = Path(tempfile.mkdtemp(prefix=DOWNLOAD_PREFIX))  # 0700
     path = folder / name
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(data, indent=2, ensure_ascii=False))
     return str(path)
+
+
+def sweep_downloads(ttl_s: int, root: Path | None = None) -> int:
+    """Delete download folders older than ``ttl_s``; returns how many went."""
+    root = root or Path(tempfile.gettempdir())
+    cutoff = time.time() - ttl_s
+    removed = 0
+    for folder in root.glob(f"{DOWNLOAD_PREFIX}*"):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def build_blocks(services: AppServices) -> gr.Blocks:
     chat = ConsultationCallbacks(services)
     reports = ReportCallbacks(services)
-    with gr.Blocks(title="medkg", analytics_enabled=False) as blocks:
+    ttl = max(1, services.settings.server.ui_file_ttl_s)
+    # Uploaded images and served downloads in Gradio's cache: deleted once older than the TTL
+    # (checked every ttl/2 s) and all of them when the server stops.
+    with gr.Blocks(title="medkg", analytics_enabled=False, delete_cache=(max(1, ttl // 2), ttl)) as blocks:
         gr.Markdown("## medkg — knowledge-graph-grounded diagnostic assistant")
         gr.Markdown(DISCLAIMER, elem_id="disclaimer")
         session_id = gr.State(None)
