@@ -225,7 +225,7 @@ class LoginThrottleRoute(APIRoute):
             or not limits.enabled
             or scope.get("type") != "http"
             or scope.get("method") != "POST"
-            or scope.get("path") not in UI_LOGIN_PATHS
+            or scope.get("path") != self.path  # one route per path: one token per attempt
         ):
             return Match.NONE, {}
         wait = limits.ui_logins.take(client_address(scope))
