@@ -36,8 +36,8 @@ from assistant.agent.state import AgentOptions  # noqa: E402
 from assistant.consultation import Consultation  # noqa: E402
 from assistant.llm.base import ChatModel  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from eval.ddx.ddxplus import load_definitions  # noqa: E402
 from eval.ddx.simulator import typical_answer  # noqa: E402
+from kg.ddxplus.definitions import load_definitions  # noqa: E402
 
 CASES = [
     ("Influenza", "I've had a fever, muscle aches all over and a cough since yesterday"),

@@ -35,8 +35,6 @@ RESULTS = ROOT / "bench" / "results" / "ddx.json"
 
 from assistant.app import open_app  # noqa: E402
 from assistant.settings import load_settings  # noqa: E402
-from eval.ddx.calibration import count_conditions  # noqa: E402
-from eval.ddx.ddxplus import load_definitions  # noqa: E402
 from eval.ddx.evaluate import evaluate_with_store, evaluation_needs  # noqa: E402
 from eval.ddx.generator import (  # noqa: E402
     DEFAULT_PROFILE,
@@ -45,13 +43,15 @@ from eval.ddx.generator import (  # noqa: E402
     GeneratorProfile,
     generate_patients,
 )
-from eval.ddx.mapping import DiseaseMapper  # noqa: E402
 from eval.ddx.metrics import PolicySummary  # noqa: E402
-from eval.ddx.patients import write_patients  # noqa: E402
 from eval.ddx.report import comparison_table  # noqa: E402
 from eval.ddx.runner import DdxRun  # noqa: E402
 from kg import Neo4jGraphStore, load_graph  # noqa: E402
 from kg.calibration import calibrate_graph  # noqa: E402
+from kg.ddxplus.counting import count_conditions  # noqa: E402
+from kg.ddxplus.definitions import load_definitions  # noqa: E402
+from kg.ddxplus.mapping import DiseaseMapper  # noqa: E402
+from kg.ddxplus.records import write_patients  # noqa: E402
 
 CALIBRATION_SEED = 123
 VALUED_TEST_SEED = 7

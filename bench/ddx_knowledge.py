@@ -4,7 +4,7 @@ shipped sources (no graph server), once per set of knowledge packs, on the same 
     .venv/bin/python bench/ddx_knowledge.py [--patients FILE ...] [--limit N] [--out JSON]
 
 Default patients: the shipped simulated ones plus, when ``../shared/data`` is there, the DDXPlus
-validation patients (French release codes, read through kg.ddxplus_release). Same simulator,
+validation patients (French release codes, read through kg.ddxplus.release). Same simulator,
 metrics and stop rule as ``medkg eval ddx --policy graph``; JSON into bench/results/.
 """
 
@@ -22,12 +22,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eval.ddx.ddxplus import load_definitions  # noqa: E402
-from eval.ddx.mapping import DiseaseMapper  # noqa: E402
-from eval.ddx.patients import read_patients  # noqa: E402
 from eval.ddx.policies import GraphPolicy, InquiryConfig  # noqa: E402
 from eval.ddx.report import confusions  # noqa: E402
 from eval.ddx.runner import evaluate  # noqa: E402
+from kg.ddxplus.definitions import load_definitions  # noqa: E402
+from kg.ddxplus.mapping import DiseaseMapper  # noqa: E402
+from kg.ddxplus.records import read_patients  # noqa: E402
 from kg.merge import CURATED_VALUES, PACKS, TRAIN_STATS  # noqa: E402
 from kg.models import DiseaseConcept  # noqa: E402
 from kg.offline import offline_model  # noqa: E402

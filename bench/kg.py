@@ -137,9 +137,9 @@ def offline_interactive(csv_path: Path, max_questions: int, threshold: float) ->
     for findings in the patient's list, no for other DDXPlus evidences, don't know for
     SymCat-only findings). Whole merged matrix (801 SymCat + 49 DDXPlus).
     """
-    from eval.ddx.ddxplus import load_definitions
-    from eval.ddx.patients import read_patients
     from eval.ddx.simulator import SimulatedPatient
+    from kg.ddxplus.definitions import load_definitions
+    from kg.ddxplus.records import read_patients
     from kg.merge import _slug
     from kg.offline import offline_model
 

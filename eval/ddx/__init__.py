@@ -5,8 +5,8 @@ Public face: ``read_patients`` / ``write_patients`` (official DDXPlus CSV), ``Si
 ``eval.ddx.evaluate.evaluate_from_settings`` (CLI and benchmark entry point).
 """
 
-from eval.ddx.patients import Patient, PatientFileError, read_patients, write_patients
 from eval.ddx.simulator import SimulatedPatient
+from kg.ddxplus.records import Patient, PatientFileError, read_patients, write_patients
 
 __all__ = [
     "Patient",

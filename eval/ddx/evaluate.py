@@ -8,14 +8,14 @@ from pathlib import Path
 from assistant.agent.context import AgentContext
 from assistant.app import GRAPH_ONLY, Needs, open_app
 from assistant.settings import Settings
-from eval.ddx.ddxplus import load_definitions
-from eval.ddx.mapping import DiseaseMapper
 from eval.ddx.metrics import DEFAULT_CUTOFF
-from eval.ddx.patients import read_patients
 from eval.ddx.policies import InquiryConfig
 from eval.ddx.runner import DdxRun, Progress, evaluate
 from eval.ddx.setup import build_policies
 from kg.calibration import calibrated_on
+from kg.ddxplus.definitions import load_definitions
+from kg.ddxplus.mapping import DiseaseMapper
+from kg.ddxplus.records import read_patients
 from kg.models import StopRule
 from kg.store import GraphStore
 

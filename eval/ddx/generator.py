@@ -34,9 +34,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
-from eval.ddx.ddxplus import DATA_DIR, ConditionDef, DDXPlusDefinitions, EvidenceDef
-from eval.ddx.patients import VALUE_SEPARATOR, Patient
+from kg.ddxplus.definitions import ConditionDef, DDXPlusDefinitions, EvidenceDef
+from kg.ddxplus.records import VALUE_SEPARATOR, Patient
 from kg.sources import curated_values
 
 # Paediatric conditions: (min age, max age). Everything else: 16-85.
@@ -48,7 +49,7 @@ AGE_RANGES: dict[str, tuple[int, int]] = {
     "Epiglottitis": (2, 12),
 }
 DEFAULT_AGE_RANGE = (16, 85)
-SHIPPED_PATIENTS = DATA_DIR.parent / "simulated_patients.csv"
+SHIPPED_PATIENTS = Path(__file__).resolve().parent / "data" / "simulated_patients.csv"
 FEMALE_ONLY_EVIDENCES = frozenset({"E_145", "E_167", "E_141", "E_11"})
 DEFAULT_VALUE_RATE = 0.3
 
@@ -275,8 +276,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     "clinical": values drawn from the curated clinical table)."""
     import argparse
 
-    from eval.ddx.ddxplus import load_definitions
-    from eval.ddx.patients import write_patients
+    from kg.ddxplus.definitions import load_definitions
+    from kg.ddxplus.records import write_patients
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--per-condition", type=int, default=10)

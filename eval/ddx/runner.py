@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from eval.ddx.ddxplus import DDXPlusDefinitions
-from eval.ddx.mapping import DiseaseMapper
 from eval.ddx.metrics import DEFAULT_CUTOFF, Outcome, PolicySummary, summarize
-from eval.ddx.patients import Patient, PatientFileError, split_evidence
 from eval.ddx.policies import Episode, InquiryConfig, Policy, timed
 from eval.ddx.simulator import SimulatedPatient
+from kg.ddxplus.definitions import DDXPlusDefinitions
+from kg.ddxplus.mapping import DiseaseMapper
+from kg.ddxplus.records import Patient, PatientFileError, split_evidence
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]

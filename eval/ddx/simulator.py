@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from eval.ddx.ddxplus import DDXPlusDefinitions, EvidenceDef
-from eval.ddx.patients import Patient, split_evidence
+from kg.ddxplus.definitions import DDXPlusDefinitions, EvidenceDef
+from kg.ddxplus.records import Patient, split_evidence
 from kg.models import Observation, ObservationSource
 
 YES, NO, UNKNOWN = "Yes.", "No.", "I don't know."

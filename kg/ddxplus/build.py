@@ -1,6 +1,6 @@
 """Build the DDXPlus files shipped in kg/data from the DDXPlus releases (run by maintainers).
 
-    python -m kg.build_ddxplus --english DIR --train DIR [--out kg/data]
+    python -m kg.ddxplus.build --english DIR --train DIR [--out kg/data]
 
 ``--english``: the English release's ``release_evidences.json`` / ``release_conditions.json``;
 ``--train``: the training-split material (``../shared/data/kg/ddxplus/train``: the French
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kg.ddxplus_release import FrenchCodes, codes_from_rows
+from kg.ddxplus.release import FrenchCodes, codes_from_rows
 from kg.models import VALUE_SEPARATOR
 
 # Values the statistics give ~1e-7 ("never seen in training") are dropped: the graph's leak
@@ -175,12 +175,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--english", type=Path, required=True, help="English release definitions")
     parser.add_argument("--train", type=Path, required=True, help="training-split material")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data")
     args = parser.parse_args(argv)
     write_tsv(
         args.out / "ddxplus_french_codes.tsv",
         [
-            "# DDXPlus French-release codes -> English-release codes (built by kg/build_ddxplus.py from",
+            "# DDXPlus French-release codes -> English-release codes (built by kg/ddxplus/build.py from",
             "# the releases' definition files; DDXPlus data CC BY 4.0, Fansi Tchango et al., NeurIPS 2022).",
             "# kind\tfrench\tenglish\t(value rows: the English evidence id)",
         ],
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
             "# from the training split by the BED baseline of mila-iqia/Casande-RL (MIT code; DDXPlus",
             "# data CC BY 4.0, Fansi Tchango, Goel, Wen, Martel, Ghosn: DDXPlus, NeurIPS 2022 Datasets",
             "# and Benchmarks), converted to English release codes, multi-choice values re-estimated",
-            "# on 598 training patients. Built by kg/build_ddxplus.py; loaded as HAS_FINDING links",
+            "# on 598 training patients. Built by kg/ddxplus/build.py; loaded as HAS_FINDING links",
             "# with source ddxplus-train-stats.",
             "# condition\tfinding\tp\testimate",
         ],

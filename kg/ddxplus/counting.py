@@ -12,10 +12,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from eval.ddx.ddxplus import DDXPlusDefinitions
-from eval.ddx.mapping import DiseaseMapper
-from eval.ddx.patients import VALUE_SEPARATOR, Patient
 from kg.calibration import ConditionCounts
+from kg.ddxplus.definitions import DDXPlusDefinitions
+from kg.ddxplus.mapping import DiseaseMapper
+from kg.ddxplus.records import VALUE_SEPARATOR, Patient
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from kg.sources import normalize_name
 
-DATA_DIR = Path(__file__).parent / "data" / "ddxplus"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 EvidenceType = Literal["B", "C", "M"]
 
 
@@ -110,8 +110,9 @@ def parse_definitions(conditions: dict[str, Any], evidences: dict[str, Any]) -> 
 
 
 @lru_cache(maxsize=1)
-def load_definitions(data_dir: Path = DATA_DIR) -> DDXPlusDefinitions:
+def load_definitions() -> DDXPlusDefinitions:
+    """The shipped English-release definitions (kg/data, CC BY 4.0; see kg/data/SOURCES.md)."""
     return parse_definitions(
-        _read_json(data_dir / "release_conditions.json.gz"),
-        _read_json(data_dir / "release_evidences.json.gz"),
+        _read_json(DATA_DIR / "ddxplus_conditions.json.gz"),
+        _read_json(DATA_DIR / "ddxplus_evidences.json.gz"),
     )

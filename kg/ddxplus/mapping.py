@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from eval.ddx.ddxplus import ConditionDef, DDXPlusDefinitions
+from kg.ddxplus.definitions import ConditionDef, DDXPlusDefinitions
 from kg.models import DiseaseConcept
 from kg.sources import normalize_name
 

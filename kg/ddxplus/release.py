@@ -2,7 +2,7 @@
 
 DDXPlus shipped first with French codes (``douleurxx_endroitducorps_@_pharynx``, pathology
 ``Pharyngite virale``), then with English ones (``E_55_@_V_137``, ``Viral pharyngitis``). The
-graph uses the English codes; ``kg/data/ddxplus_french_codes.tsv`` (built by ``kg.build_ddxplus``
+graph uses the English codes; ``kg/data/ddxplus_french_codes.tsv`` (built by ``kg.ddxplus.build``
 from the two releases' definition files, matched on the French question text and the
 value meanings) lets records and statistics in the French codes be read too.
 """

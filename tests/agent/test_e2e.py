@@ -11,8 +11,8 @@ from assistant.agent.state import AgentOptions
 from assistant.consultation import Consultation
 from assistant.contracts import TurnResult
 from assistant.settings import Settings
-from eval.ddx.ddxplus import load_definitions
 from eval.ddx.simulator import typical_answer
+from kg.ddxplus.definitions import load_definitions
 from kg.models import StopRule
 
 # The first test also pays for the session's servers, graph load and index build (minutes on

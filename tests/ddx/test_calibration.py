@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eval.ddx.calibration import count_conditions, shown_evidences
-from eval.ddx.ddxplus import DDXPlusDefinitions
 from eval.ddx.generator import generate_patients
-from eval.ddx.mapping import DiseaseMapper
-from eval.ddx.patients import Patient, read_patients
+from kg.ddxplus.counting import count_conditions, shown_evidences
+from kg.ddxplus.definitions import DDXPlusDefinitions
+from kg.ddxplus.mapping import DiseaseMapper
+from kg.ddxplus.records import Patient, read_patients
 from tests.fixtures.ddx import FakeDdxGraph
 
 

@@ -6,7 +6,6 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from eval.ddx.ddxplus import DDXPlusDefinitions
 from eval.ddx.generator import (
     CLINICAL_PROFILE,
     SHIPPED_PATIENTS,
@@ -14,7 +13,8 @@ from eval.ddx.generator import (
     VALUED_PROFILE,
     generate_patients,
 )
-from eval.ddx.patients import Patient, read_patients, split_evidence, write_patients
+from kg.ddxplus.definitions import DDXPlusDefinitions
+from kg.ddxplus.records import Patient, read_patients, split_evidence, write_patients
 
 
 def test_same_seed_same_patients_other_seed_differs(ddx_definitions: DDXPlusDefinitions) -> None:

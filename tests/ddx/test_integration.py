@@ -14,14 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.settings import Settings
-from eval.ddx.calibration import count_conditions
-from eval.ddx.ddxplus import load_definitions
 from eval.ddx.evaluate import evaluate_with_store
 from eval.ddx.generator import SHIPPED_PATIENTS, VALUED_PROFILE, generate_patients
-from eval.ddx.mapping import DiseaseMapper
-from eval.ddx.patients import write_patients
 from kg import Neo4jGraphStore, load_graph, queries
 from kg.calibration import CalibrationReport
+from kg.ddxplus.counting import count_conditions
+from kg.ddxplus.definitions import load_definitions
+from kg.ddxplus.mapping import DiseaseMapper
+from kg.ddxplus.records import write_patients
 from kg.models import Evidence, Observation, StopRule
 from kg.store import GraphStore
 from ui.cli import app

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.ddx.ddxplus import DDXPlusDefinitions
-from eval.ddx.patients import (
+from kg.ddxplus.definitions import DDXPlusDefinitions
+from kg.ddxplus.records import (
     PatientFileError,
     parse_differential,
     parse_evidences,

@@ -10,11 +10,8 @@ import pytest
 
 from assistant.contracts import FollowUp, TurnResult
 from assistant.settings import Settings
-from eval.ddx.ddxplus import DDXPlusDefinitions
 from eval.ddx.evaluate import evaluate_with_store
 from eval.ddx.generator import generate_patients
-from eval.ddx.mapping import DiseaseMapper
-from eval.ddx.patients import Patient, PatientFileError, write_patients
 from eval.ddx.policies import (
     AgentPolicy,
     BaselinePolicy,
@@ -26,6 +23,9 @@ from eval.ddx.policies import (
 )
 from eval.ddx.report import to_markdown, write_report
 from eval.ddx.runner import evaluate
+from kg.ddxplus.definitions import DDXPlusDefinitions
+from kg.ddxplus.mapping import DiseaseMapper
+from kg.ddxplus.records import Patient, PatientFileError, write_patients
 from kg.models import RankedDisease, StopRule
 from tests.fixtures.ddx import SYMCAT_ONLY_FINDING, FakeDdxGraph
 

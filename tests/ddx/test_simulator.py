@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from eval.ddx.ddxplus import DDXPlusDefinitions
-from eval.ddx.patients import read_patients
 from eval.ddx.simulator import SimulatedPatient, statement_from_name, statement_from_question, typical_answer
+from kg.ddxplus.definitions import DDXPlusDefinitions
+from kg.ddxplus.records import read_patients
 
 
 def _urti(defs: DDXPlusDefinitions, csv: Path, names: dict[str, str] | None = None) -> SimulatedPatient:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kg import sources
-from kg.build_ddxplus import main
-from kg.ddxplus_release import UnknownCodeError, french_codes
+from kg.ddxplus.build import main
+from kg.ddxplus.release import UnknownCodeError, french_codes
 from kg.merge import CURATED_VALUES, PACKS, TRAIN_STATS, build_content
 from kg.models import VALUE_SEPARATOR, Evidence, Observation, StopRule
 from kg.offline import offline_model
@@ -148,7 +148,7 @@ def test_value_questions_are_asked_through_their_evidence() -> None:
 
 
 def test_shipped_statistics_rebuild_byte_for_byte_from_the_training_material(tmp_path: Path) -> None:
-    """`python -m kg.build_ddxplus` is how the two shipped DDXPlus files were made (optional:
+    """`python -m kg.ddxplus.build` is how the two shipped DDXPlus files were made (optional:
     needs the training material beside the repository)."""
     train = optional_shared("kg/ddxplus/train")
     main(["--english", str(train.parent), "--train", str(train), "--out", str(tmp_path)])

@@ -49,8 +49,8 @@ def ddx(
     from assistant.settings import load_settings
     from eval.ddx.evaluate import evaluate_from_settings
     from eval.ddx.generator import SHIPPED_PATIENTS
-    from eval.ddx.patients import PatientFileError, read_patients
     from eval.ddx.report import comparison_table, write_report
+    from kg.ddxplus.records import PatientFileError, read_patients
 
     patients_file = patients or SHIPPED_PATIENTS
 

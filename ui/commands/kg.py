@@ -106,10 +106,10 @@ def calibrate_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Learn P(finding | disease) from patient records; `medkg kg load --force` undoes it."""
-    from eval.ddx.calibration import count_conditions
-    from eval.ddx.ddxplus import load_definitions
-    from eval.ddx.mapping import DiseaseMapper
-    from eval.ddx.patients import PatientFileError, iter_patients
+    from kg.ddxplus.counting import count_conditions
+    from kg.ddxplus.definitions import load_definitions
+    from kg.ddxplus.mapping import DiseaseMapper
+    from kg.ddxplus.records import PatientFileError, iter_patients
 
     definitions = load_definitions()
     try:
