@@ -78,8 +78,9 @@ class RetrievalSettings(BaseModel):
 
 
 class VisionSettings(BaseModel):
-    # hf-hub:<name> or a local checkpoint path; None disables image analysis with a clear message.
-    model: str | None = None
+    # "medkg-cxr" (shipped pediatric chest X-ray model, vlm/models), hf-hub:<name> or a local
+    # checkpoint path; None disables image analysis with a clear message.
+    model: str | None = "medkg-cxr"
     architecture: str = "ViT-B-16"
     finding_threshold: float = 0.5
     temperature: float = 0.05
@@ -166,6 +167,10 @@ class Settings(BaseSettings):
     vision: VisionSettings = Field(default_factory=VisionSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    # Benchmark files for `medkg eval qa` when --data is not given (MEDKG_BENCHMARKS), and a
+    # folder of optional development data (MEDKG_SHARED_DATA: benchmarks/, images/, kg/).
+    benchmarks: Path | None = None
+    shared_data: Path | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from assistant.app import Needs, open_app
 from assistant.settings import Settings
 from eval.qa.cache import ResultCache
 from eval.qa.items import QAItem, Suite
-from eval.qa.loaders import load_suite
+from eval.qa.kg_context import KGContext
+from eval.qa.loaders import default_benchmarks_dirs, load_suite
 from eval.qa.metrics import Score
 from eval.qa.modes import Mode
 from eval.qa.runner import ModeRun, QARunner, RunOptions
-from eval.qa.session import open_resources
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,23 @@ class Evaluation:
 
 
 def load_items(
-    suites: Sequence[Suite], data: Path | None, limit: int | None, data_dir: Path | None
+    suites: Sequence[Suite], data: Path | None, limit: int | None, settings: Settings
 ) -> dict[Suite, list[QAItem]]:
     if data is not None and data.is_file() and len(set(suites)) > 1:
         raise ValueError("--data names one file but several suites were asked for; give a folder")
-    return {suite: load_suite(suite, data, limit=limit, data_dir=data_dir) for suite in suites}
+    search = default_benchmarks_dirs(settings)
+    return {suite: load_suite(suite, data, limit=limit, search=search) for suite in suites}
+
+
+def qa_needs(modes: Sequence[Mode], *, handle_signals: bool = False) -> Needs:
+    """The LLM always; the graph and the index only for the modes that read them."""
+    return Needs(
+        graph=any(m.needs_graph for m in modes),
+        retriever="load" if any(m.needs_retriever for m in modes) else "none",
+        images=False,
+        consultation=False,
+        handle_signals=handle_signals,
+    )
 
 
 def _log_progress(label: str, done: int, total: int) -> None:
@@ -59,14 +72,18 @@ def evaluate(
     options = options or RunOptions()
     started = time.perf_counter()
     # Read every file before starting any server, so a bad path fails in a second.
-    items = load_items(suites, data, limit, settings.data_dir)
+    items = load_items(suites, data, limit, settings)
     runs: list[ModeRun] = []
-    with open_resources(settings, modes, handle_signals=handle_signals) as resources:
+    needs = qa_needs(modes, handle_signals=handle_signals)
+    with open_app(settings, needs) as app:
+        if needs.retriever == "load" and app.retriever is None:
+            raise RuntimeError(app.disabled.get("retriever", "the retrieval index could not be opened"))
+        chat = app.require_chat_model()
         runner = QARunner(
-            chat=resources.chat,
+            chat=chat,
             cache=ResultCache(out_dir / "cache.jsonl"),
-            retriever=resources.retriever,
-            kg=resources.kg,
+            retriever=app.retriever,
+            kg=KGContext(app.graph) if app.graph is not None else None,
             options=options,
             on_progress=_log_progress,
         )
@@ -79,7 +96,7 @@ def evaluate(
                     run.score.unparseable, run.errors, run.seconds,
                 )  # fmt: skip
                 runs.append(run)
-        model = resources.chat.model
+        model = chat.model
     scores = [r.score for r in runs]
     seconds = time.perf_counter() - started
     from eval.qa.report import write_report

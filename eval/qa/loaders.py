@@ -20,13 +20,13 @@ import gzip
 import io
 import json
 import logging
-import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.settings import Settings
 from eval.qa.items import YES_NO_MAYBE, QAItem, Suite
 
 log = logging.getLogger(__name__)
@@ -53,17 +53,14 @@ class DatasetFormatError(ValueError):
 # ----------------------------------------------------------------------------- files
 
 
-def default_benchmarks_dirs(data_dir: Path | None = None) -> list[Path]:
-    """Where to look when --data is not given: $MEDKG_BENCHMARKS, <data_dir>/benchmarks,
-    then the shared dev copies beside a source checkout."""
-    dirs: list[Path] = []
-    if os.environ.get(BENCHMARKS_ENV):
-        dirs.append(Path(os.environ[BENCHMARKS_ENV]))
-    if data_dir is not None:
-        dirs.append(data_dir / "benchmarks")
-    shared = os.environ.get("MEDKG_SHARED_DATA")
-    if shared:
-        dirs.append(Path(shared) / "benchmarks")
+def default_benchmarks_dirs(settings: Settings) -> list[Path]:
+    """Where to look when --data is not given: settings.benchmarks ($MEDKG_BENCHMARKS),
+    <data_dir>/benchmarks, <shared_data>/benchmarks, then the shared dev copies beside a
+    source checkout."""
+    dirs = [settings.benchmarks] if settings.benchmarks is not None else []
+    dirs.append(settings.data_dir / "benchmarks")
+    if settings.shared_data is not None:
+        dirs.append(settings.shared_data / "benchmarks")
     dirs.append(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "benchmarks")
     return dirs
 
@@ -81,9 +78,10 @@ def _pick_split(files: list[Path]) -> list[Path]:
     return files
 
 
-def resolve_data_files(suite: Suite, data: Path | None, data_dir: Path | None = None) -> list[Path]:
-    """The files of one suite: ``data`` is a file, a suite folder, or a benchmarks root."""
-    candidates = [data] if data is not None else default_benchmarks_dirs(data_dir)
+def resolve_data_files(suite: Suite, data: Path | None, search: Sequence[Path] = ()) -> list[Path]:
+    """The files of one suite: ``data`` is a file, a suite folder, or a benchmarks root; without
+    it, the first of ``search`` (``default_benchmarks_dirs``) that holds the suite."""
+    candidates = [data] if data is not None else list(search)
     for path in candidates:
         if path.is_file():
             return [path]
@@ -307,11 +305,11 @@ def load_suite(
     data: Path | None = None,
     *,
     limit: int | None = None,
-    data_dir: Path | None = None,
+    search: Sequence[Path] = (),
 ) -> list[QAItem]:
     """All items of a suite (the first ``limit`` in file order), with unique ids."""
     suite = Suite(suite)
-    files = resolve_data_files(suite, data, data_dir)
+    files = resolve_data_files(suite, data, search)
     items: list[QAItem] = []
     for path in files:
         loaded = load_file(suite, path)

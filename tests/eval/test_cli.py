@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,25 +11,21 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from assistant.app import App
 from eval.qa import evaluate as evaluate_module
-from eval.qa.session import QAResources
 from tests.fixtures.eval import FakeChatModel, FakeGraphStore, FakeRetriever
 from ui.cli import app
 
 
 @pytest.fixture
 def fake_resources(monkeypatch: pytest.MonkeyPatch) -> FakeChatModel:
-    from eval.qa.kg_context import KGContext
-
     chat = FakeChatModel()
 
     @contextmanager
-    def fake_open(settings: Any, modes: Sequence[Any], **_: Any) -> Iterator[QAResources]:
-        yield QAResources(
-            chat=chat, llm_base_url="fake", retriever=FakeRetriever(), kg=KGContext(FakeGraphStore())
-        )
+    def fake_open(settings: Any, needs: Any, **_: Any) -> Iterator[App]:
+        yield App(settings=settings, chat_model=chat, retriever=FakeRetriever(), graph=FakeGraphStore())  # type: ignore[arg-type]
 
-    monkeypatch.setattr(evaluate_module, "open_resources", fake_open)
+    monkeypatch.setattr(evaluate_module, "open_app", fake_open)
     monkeypatch.setenv("MEDKG_CONFIG", "/nonexistent/medkg.toml")
     return chat
 
