@@ -82,12 +82,15 @@ def open_app_index(
     benchmark_dir: Path | None = None,
     progress: BuildProgress | None = None,
     on_progress: Callable[[IndexProgress], None] | None = None,
+    background: bool | None = None,
 ) -> HybridRetriever:
     """Load the index in ``settings.index_dir``, building it first when missing or stale.
 
     A build takes the shipped vectors (``retrieval/data``) for every unchanged chunk and embeds
     only the rest; every snapshot goes to ``on_progress``, to :func:`add_progress_listener`
-    listeners and to :func:`index_progress`.
+    listeners and to :func:`index_progress`. ``background`` (default: true when called off
+    the main thread, i.e. the start-up's background build) embeds on one low-priority thread
+    so that consultations keep a core while it runs.
     """
     from retrieval import build_or_load_index
     from retrieval.builder import DEFAULT_ARTIFACT
@@ -108,4 +111,7 @@ def open_app_index(
         progress=progress,
         on_progress=report,
         artifact=DEFAULT_ARTIFACT if settings.retrieval.prebuilt_vectors else None,
+        background=threading.current_thread() is not threading.main_thread()
+        if background is None
+        else background,
     )

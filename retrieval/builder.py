@@ -107,6 +107,7 @@ def gather_vectors(
     *,
     artifact: VectorArtifact | None,
     previous: dict[bytes, np.ndarray] | None = None,
+    background: bool = False,
 ) -> np.ndarray:
     """Unit vectors for ``texts``: from the artifact, else the previous index, else embedded.
 
@@ -135,6 +136,7 @@ def gather_vectors(
         out[missing] = embedder.encode(
             [texts[i] for i in missing],
             batch_size=EMBED_BATCH,
+            background=background,
             progress=lambda done, total: _report_embed(tracker, done, total),
         )
     return out
@@ -154,6 +156,7 @@ def build_index(
     on_progress: ProgressListener | None = None,
     artifact: Path | None = DEFAULT_ARTIFACT,
     tracker: ProgressTracker | None = None,
+    background: bool = False,
 ) -> HybridRetriever:
     """Vectors (stored or embedded), FAISS + BM25, all written to ``index_dir`` atomically."""
     started = time.perf_counter()
@@ -173,7 +176,9 @@ def build_index(
             log.warning("not using the vector artifact %s: %s", artifact, "; ".join(why))
             shipped = None
     previous = _previous_vectors(index_dir, model, embedder.max_seq_length)
-    vectors = gather_vectors(texts, embedder, tracker, artifact=shipped, previous=previous)
+    vectors = gather_vectors(
+        texts, embedder, tracker, artifact=shipped, previous=previous, background=background
+    )
     kind = dense.choose_index_kind(len(chunks), index_kind)
     tracker.update("index", 0, 2, f"{kind} FAISS index and BM25")
     faiss_index = dense.build_index(vectors, kind)
@@ -235,13 +240,15 @@ def build_or_load_index(
     progress: BuildProgress | None = None,
     on_progress: ProgressListener | None = None,
     artifact: Path | None = DEFAULT_ARTIFACT,
+    background: bool = False,
 ) -> HybridRetriever:
     """The index in ``index_dir``: loaded when its manifest matches this corpus and model,
     rebuilt (atomically) otherwise, or always with ``force``.
 
     A build takes the vectors of unchanged chunks from ``artifact`` (the shipped int8 MiniLM
     vectors; None: embed everything) and from the index being replaced, and embeds only the
-    rest. ``on_progress`` receives :class:`~retrieval.progress.IndexProgress` snapshots
+    rest (``background``: on one thread at low priority, for a build while the app serves).
+    ``on_progress`` receives :class:`~retrieval.progress.IndexProgress` snapshots
     (stage, done/total, ETA), ending with stage ``ready`` whether built or loaded.
 
     ``limit`` indexes an evenly spread subset of that many MedQuAD pairs. ``benchmark_dir``
@@ -296,6 +303,7 @@ def build_or_load_index(
             checksum=checksum,
             artifact=artifact,
             tracker=tracker,
+            background=background,
         )
     except Exception as exc:
         tracker.update("failed", 0, 0, f"{type(exc).__name__}: {exc}")

@@ -7,10 +7,11 @@ to sentence-transformers as is: a local folder, or a hub name already in the loc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,7 @@ class Embedder:
         *,
         batch_size: int = 128,
         progress: ProgressFn | None = None,
+        background: bool = False,
     ) -> np.ndarray:
         """Embeddings of ``texts`` as an (n, dimension) float32 array with unit rows.
 
@@ -94,17 +96,23 @@ class Embedder:
         a batch is padded to its longest member, so batches of similar length waste far less
         work than the arrival order (sentence-transformers only sorts inside one call). The
         order is a pure function of the texts, so a build is reproducible.
+
+        ``background``: a build while the app serves. It runs on one torch thread at a lower
+        OS priority, so the LLM server and the request threads keep a core: on 2 cores an
+        embedding build on both made a consultation turn take a minute.
         """
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not len(texts):
             return out
         order = sorted(range(len(texts)), key=lambda i: (-len(texts[i]), i))
         done = 0
+        if background:
+            _lower_thread_priority()
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             # The lock is taken per batch, not per call: a query (encode_query) waits for one
             # batch (~5 s at worst on 2 busy cores), not for a whole build.
-            with self._lock:
+            with self._lock, _torch_threads(1 if background else None):
                 vecs = self._model.encode(
                     [texts[i] for i in rows],
                     batch_size=batch_size,
@@ -137,6 +145,34 @@ class Embedder:
             finally:
                 torch.set_num_threads(threads)
         return np.asarray(vec, dtype=np.float32)[0]
+
+
+BACKGROUND_NICE = 10
+
+
+def _lower_thread_priority() -> None:
+    # Linux applies setpriority to one thread when given its native id; the build thread
+    # then yields to the request threads. Elsewhere (or without permission) it is a no-op.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):
+        log.debug("cannot lower the priority of the index build thread")
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` torch intra-op threads (None: leave as is), restored afterwards."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def get_embedder(model: str = DEFAULT_MODEL, *, max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH) -> Embedder:
