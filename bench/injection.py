@@ -31,7 +31,7 @@ from assistant.agent.context import AgentContext, minilm_embedder  # noqa: E402
 from assistant.agent.graph import extract_observations  # noqa: E402
 from assistant.agent.state import AgentOptions  # noqa: E402
 from tests.fixtures.agent import ScriptedChatModel  # noqa: E402
-from tests.safety.corpus import CORPUS_PATH, ShippedFindingsGraph, evaluate, load_corpus, summary  # noqa: E402
+from tests.safety.corpus import CORPUS_PATH, evaluate, load_corpus, shipped_graph, summary  # noqa: E402
 
 OPTIONS = AgentOptions(llm_extraction=False, llm_phrasing=False, llm_summary=False)
 
@@ -50,7 +50,7 @@ def run(embeddings: bool, cache_dir: Path) -> dict[str, Any]:
     version, cases = load_corpus()
     context = AgentContext(
         chat_model=ScriptedChatModel(fail=True),
-        graph=ShippedFindingsGraph(),
+        graph=shipped_graph(),
         embedder_factory=minilm_embedder if embeddings else None,
         cache_dir=cache_dir,
     )

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kg.models import DiseaseConcept, FindingConcept
+from kg.store import GraphStore
 
 CORPUS_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "injection_corpus.jsonl"
 
@@ -70,6 +71,11 @@ class ShippedFindingsGraph:
 
     def diseases(self, ids: Sequence[str] | None = None) -> list[DiseaseConcept]:
         return self._diseases if ids is None else [d for d in self._diseases if d.id in set(ids)]
+
+
+def shipped_graph() -> GraphStore:
+    """As the agent's context types it (extraction reads only findings and diseases)."""
+    return cast(GraphStore, ShippedFindingsGraph())
 
 
 @cache

@@ -16,7 +16,7 @@ from assistant.agent.state import AgentOptions
 from assistant.safety import ALL_IGNORED_MESSAGE, InputRejectedError, clean_message, looks_like_injection
 from assistant.untrusted import IGNORED, guard_untrusted
 from tests.fixtures.agent import ScriptedChatModel
-from tests.safety.corpus import ShippedFindingsGraph, evaluate, load_corpus, summary
+from tests.safety.corpus import evaluate, load_corpus, shipped_graph, summary
 
 LEXICON_ONLY = AgentOptions(llm_extraction=False, llm_phrasing=False, llm_summary=False)
 
@@ -24,7 +24,7 @@ LEXICON_ONLY = AgentOptions(llm_extraction=False, llm_phrasing=False, llm_summar
 @pytest.fixture(scope="module")
 def shipped_context() -> AgentContext:
     """The agent's context over the real shipped graph's findings (lexicon matching only)."""
-    return AgentContext(chat_model=ScriptedChatModel(fail=True), graph=ShippedFindingsGraph())
+    return AgentContext(chat_model=ScriptedChatModel(fail=True), graph=shipped_graph())
 
 
 def test_corpus_is_versioned_and_covers_every_kind() -> None:

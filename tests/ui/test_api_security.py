@@ -277,9 +277,8 @@ def test_chat_upload_is_deleted_after_reading(
     chat = ConsultationCallbacks(
         AppServices(settings=ui_settings, consultation=fake_consultation, reports=None)
     )
-    chat.submit(
-        {"text": "cough", "files": [str(upload)]}, [], None, "", None, None, progress=lambda *a, **k: None
-    )
+    no_progress: Any = lambda *a, **k: None  # noqa: E731
+    chat.submit({"text": "cough", "files": [str(upload)]}, [], None, "", None, None, progress=no_progress)
     assert not upload.exists()
 
 
@@ -288,14 +287,21 @@ def test_chat_upload_is_deleted_after_reading(
 
 @pytest.fixture(scope="module")
 def real_app(
-    agent_runtime: Any, live_settings: Settings, tmp_path_factory: Any
+    agent_runtime: Any, live_settings: Settings, tiny_encoder: Any, tmp_path_factory: Any
 ) -> Iterator[tuple[TestClient, Settings]]:
+    """The real Consultation (embedded llama.cpp, the full graph) and the real report service
+    behind two API keys, with the Gradio UI mounted."""
+    from assistant.consultation import Consultation
+    from ui.reporting import DraftReportService
     from ui.server import create_app
 
     settings = keyed(live_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("security")}))
-    app = create_app(settings, runtime=agent_runtime, with_ui=True)
+    consultation = Consultation(agent_runtime, settings)
+    reports = DraftReportService(tiny_encoder, agent_runtime.chat_model, settings)
+    app = create_app(settings, consultation=consultation, report_service=reports, with_ui=True)
     with TestClient(app) as client:
         yield client, settings
+    consultation.close()
 
 
 @pytest.mark.integration
