@@ -4,7 +4,7 @@ One LangGraph run per turn on a thread whose id is the session id; the SQLite ch
 ``settings.sessions_path`` keeps every step, so a new process (new ``AgentContext`` and
 ``Consultation`` on the same file) continues a session where the old one stopped.
 Safe to call from several threads: the checkpointer serialises its SQLite access, and turns of
-one session are serialised by a per-session lock.
+one session are serialised by a per-session lock (the only one: interfaces add none).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from assistant.contracts import (
     ConsultationState,
     FollowUp,
     ImageFinding,
+    NoPendingQuestionError,
+    SessionNotFoundError,
     TranscriptEntry,
     TurnResult,
 )
@@ -39,10 +41,6 @@ from kg.models import Observation, RankedDisease
 from retrieval.base import Passage
 
 log = logging.getLogger(__name__)
-
-
-class SessionNotFoundError(KeyError):
-    """No consultation with this session id."""
 
 
 class Consultation:
@@ -119,7 +117,8 @@ class Consultation:
         return self._turn(session_id, message, kind="message", image=image)
 
     def answer(self, session_id: str, answer: str) -> TurnResult:
-        """The patient's answer to the pending follow-up question (yes / no / don't know / a value)."""
+        """The patient's answer to the pending follow-up question (yes / no / don't know / a value).
+        Raises NoPendingQuestionError when no question waits (checked under the session's lock)."""
         return self._turn(session_id, answer, kind="answer", image=None)
 
     def state(self, session_id: str) -> ConsultationState:
@@ -180,6 +179,8 @@ class Consultation:
         with self._session_lock(session_id):
             snapshot = self._graph.get_state(config)
             waiting = bool(snapshot.interrupts)
+            if kind == "answer" and not waiting:
+                raise NoPendingQuestionError("this consultation has no pending question to answer")
             if waiting:
                 resume: Json = {"kind": kind, "text": cleaned}
                 if image_input.get("new_image_findings"):

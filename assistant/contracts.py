@@ -13,6 +13,14 @@ from vlm.zero_shot import ImageFinding
 ConsultationStatus = Literal["asking", "answered", "urgent", "needs_input"]
 
 
+class SessionNotFoundError(KeyError):
+    """No consultation with this session id (or not one the caller may see)."""
+
+
+class NoPendingQuestionError(RuntimeError):
+    """An answer was sent, but the consultation is not waiting for one."""
+
+
 class FollowUp(BaseModel):
     """The one question the assistant is waiting on."""
 

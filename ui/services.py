@@ -6,7 +6,6 @@ and so that a missing component (no vision weights, say) degrades one endpoint, 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -15,10 +14,6 @@ from pydantic import BaseModel
 
 from assistant.contracts import ConsultationState, TurnResult
 from assistant.settings import Settings
-
-
-class UnknownSessionError(KeyError):
-    """No consultation with this id exists."""
 
 
 class ReportUnavailableError(RuntimeError):
@@ -80,15 +75,3 @@ class AppServices:
     consultation: ConsultationService | None
     reports: ReportService | None
     probes: dict[str, HealthProbe] = field(default_factory=dict)
-    # The consultation graph is not safe for two turns of the same session at once: the
-    # second would read a checkpoint the first is about to replace. Turns of one session
-    # are serialised here; different sessions run in parallel.
-    _locks: dict[str, threading.Lock] = field(default_factory=dict)
-    _locks_guard: threading.Lock = field(default_factory=threading.Lock)
-
-    def session_lock(self, session_id: str) -> threading.Lock:
-        with self._locks_guard:
-            lock = self._locks.get(session_id)
-            if lock is None:
-                lock = self._locks[session_id] = threading.Lock()
-            return lock

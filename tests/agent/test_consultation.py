@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from assistant.agent.state import AgentOptions
-from assistant.consultation import Consultation, SessionNotFoundError
+from assistant.consultation import Consultation
+from assistant.contracts import SessionNotFoundError
 from assistant.safety import DISCLAIMER, MAX_MESSAGE_CHARS
 from assistant.settings import Settings
 from kg.models import StopRule

@@ -10,15 +10,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from assistant.contracts import ConsultationState, TurnResult
+from assistant.contracts import ConsultationState, NoPendingQuestionError, SessionNotFoundError, TurnResult
 from assistant.settings import VisionSettings
 from ui.api.auth import SessionOwners, api_guard, owner_of
 from ui.api.images import SUPPORTED, ImageTooLargeError, check_decoded_size, sniff_image_kind
 from ui.api.limits import RateLimits, add_login_throttle
 from ui.api.models import (
     MAX_INDICATION_CHARS,
+    MAX_QUESTION_CHARS,
     ConsultationCreate,
     HealthReport,
+    ImageQuestionResponse,
     MessageCreate,
     ReportDraftResponse,
 )
@@ -67,7 +69,7 @@ def _check_image(data: bytes | None, vision: VisionSettings) -> None:
 def _existing_state(consultation: ConsultationService, session_id: str) -> ConsultationState:
     try:
         state = consultation.state(session_id)
-    except LookupError as exc:  # KeyError and UnknownSessionError
+    except SessionNotFoundError as exc:
         raise _unknown(session_id) from exc
     # A checkpointer answers an unknown thread with an empty state rather than an error.
     if state.last is None and not state.transcript:
@@ -88,15 +90,9 @@ def _log_turn(services: AppServices, kind: str, session_id: str, text: str | Non
 
 def _run_turn(services: AppServices, session_id: str, body: MessageCreate) -> TurnResult:
     consultation = _consultation(services)
-    with services.session_lock(session_id):
-        state = _existing_state(consultation, session_id)
+    _existing_state(consultation, session_id)
+    try:
         if body.answer is not None:
-            if state.last is None or state.last.follow_up is None:
-                raise Problem(
-                    409,
-                    "This consultation has no pending question to answer; send 'text' instead.",
-                    slug="no-pending-question",
-                )
             _log_turn(services, "answer", session_id, body.answer)
             return consultation.answer(session_id, body.answer)
         image = body.image()
@@ -104,6 +100,14 @@ def _run_turn(services: AppServices, session_id: str, body: MessageCreate) -> Tu
         assert body.text is not None
         _log_turn(services, "message", session_id, body.text)
         return consultation.send(session_id, body.text, image=image)
+    except NoPendingQuestionError as exc:
+        raise Problem(
+            409,
+            "This consultation has no pending question to answer; send 'text' instead.",
+            slug="no-pending-question",
+        ) from exc
+    except SessionNotFoundError as exc:
+        raise _unknown(session_id) from exc
 
 
 def build_router(services: AppServices) -> APIRouter:
@@ -181,6 +185,29 @@ def build_router(services: AppServices) -> APIRouter:
             return JSONResponse(fhir, media_type="application/fhir+json")
         return draft.model_dump(mode="json")
 
+    @v1.post(
+        "/images/questions",
+        response_model=ImageQuestionResponse,
+        tags=["images"],
+        summary="Ask a question about an image",
+        description="Answers from the image model's probability for the finding the question names. "
+        "Findings the model does not cover are `not assessed`; an image unlike the model's training "
+        "images is `out of scope` and not scored.",
+        responses=_problems(415),
+    )
+    async def ask_image(
+        request: Request,
+        image: Annotated[UploadFile, File(description="PNG, JPEG or DICOM image")],
+        question: Annotated[str, Form(min_length=1, max_length=MAX_QUESTION_CHARS)],
+    ) -> ImageQuestionResponse:
+        services = services_of(request)
+        data = await image.read()
+        _check_image(data, services.settings.vision)
+        answer: ImageQuestionResponse = await run_in_threadpool(
+            _ask_image, services, data, question.strip(), image.filename
+        )
+        return answer
+
     @v1.api_route(
         "/{path:path}",
         methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
@@ -226,6 +253,33 @@ def _allowed_methods(router: APIRouter, path: str) -> list[str]:
         if path_regex.match(path):
             allowed |= set(methods)
     return sorted(allowed - {"HEAD"})
+
+
+def _ask_image(
+    services: AppServices, data: bytes, question: str, filename: str | None
+) -> ImageQuestionResponse:
+    # The report service holds the app's one encoder (absent: vision is off, and it says why).
+    encoder = getattr(services.reports, "encoder", None)
+    if encoder is None:
+        reason = getattr(services.reports, "reason", None) or "Image analysis is not configured."
+        raise Problem(503, str(reason), slug="images-unavailable")
+    from assistant.image_qa import answer_about_image
+
+    vision = services.settings.vision
+    try:
+        answer = answer_about_image(
+            data,
+            question,
+            encoder,
+            filename=filename,
+            threshold=vision.finding_threshold,
+            temperature=vision.temperature,
+            max_bytes=vision.max_upload_bytes,
+            max_pixels=vision.max_pixels,
+        )
+    except ImageError as exc:
+        raise Problem(422, f"The image could not be read: {exc}", slug="unreadable-image") from exc
+    return ImageQuestionResponse.model_validate(answer.model_dump())
 
 
 def _draft(reports: ReportService, data: bytes, indication: str) -> BaseModel:

@@ -45,7 +45,7 @@ def chat(
 ) -> None:
     """Chat with the diagnostic assistant on the configured or embedded servers."""
     from assistant.app import Needs, open_app
-    from assistant.consultation import SessionNotFoundError
+    from assistant.contracts import SessionNotFoundError
     from assistant.settings import load_settings
 
     def echo(text: str) -> None:

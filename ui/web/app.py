@@ -174,8 +174,7 @@ class ConsultationCallbacks:
                     image=image,
                 )
             else:
-                with self.services.session_lock(session_id):
-                    result = consultation.send(session_id, text or "(image)", image=image)
+                result = consultation.send(session_id, text or "(image)", image=image)
         except UserFacingError as exc:
             gr.Warning(str(exc))
             return (gr.update(), *_turn_outputs(history, session_id, previous))
@@ -203,8 +202,7 @@ class ConsultationCallbacks:
             gr.Warning("There is no question to answer.")
             return _turn_outputs(history, session_id, previous)
         progress(0.1, desc="Updating the differential…")
-        with self.services.session_lock(session_id):
-            result = self._consultation().answer(session_id, answer)
+        result = self._consultation().answer(session_id, answer)
         history.append({"role": "user", "content": answer})
         history.append({"role": "assistant", "content": assistant_message(result)})
         return _turn_outputs(history, session_id, result)
