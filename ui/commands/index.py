@@ -45,6 +45,22 @@ class _Progress:
         sys.stderr.flush()
 
 
+class _SnapshotLine:
+    """An IndexProgress snapshot as one stderr line, rewritten in place, ~4 times a second."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, snapshot: Any) -> None:
+        now = time.monotonic()
+        final = snapshot.stage in ("ready", "failed")
+        if not final and snapshot.stage == "embed" and now - self._last < 0.25:
+            return
+        self._last = now
+        sys.stderr.write(f"\r{snapshot.line()}   " + ("\n" if final else ""))
+        sys.stderr.flush()
+
+
 def open_index(
     settings: Settings,
     *,
@@ -61,7 +77,7 @@ def open_index(
         limit=limit,
         force=force,
         benchmark_dir=benchmark_dir,
-        progress=_Progress() if progress else None,
+        on_progress=_SnapshotLine() if progress else None,
     )
 
 
