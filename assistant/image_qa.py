@@ -4,6 +4,11 @@ The question is matched to a label by the label's name and synonyms (word bounda
 tolerant; longest match wins, so "pleural effusion" beats "effusion"). The answer restates
 the label's zero-shot probability against the reporting threshold; it never goes beyond the
 scores: a label the image was not scored for is answered "not assessed".
+
+``answer_about_image`` is the product path (``POST /v1/images/questions``): it scores the image
+with the configured encoder (medkg-cxr: its trained head, and "out of scope" for an image unlike
+its training images; any other open_clip model: zero-shot over the shipped CXR labels) and
+answers from those scores.
 """
 
 from __future__ import annotations
@@ -14,7 +19,13 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from vlm.zero_shot import FindingLabel, standard_cxr_labels
+from vlm.base import ImageEncoder
+from vlm.image_io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
+from vlm.zero_shot import DEFAULT_TEMPERATURE, FindingLabel, ZeroShotClassifier, standard_cxr_labels
+
+Verdict = Literal["likely present", "possible", "not detected", "not assessed", "no match", "out of scope"]
+ZERO_SHOT_NOTE = "This is a zero-shot score, not a radiologist's read."
+TRAINED_NOTE = "This is an automated classifier's probability (medkg-cxr), not a radiologist's read."
 
 
 class ScoredFinding(Protocol):
@@ -28,8 +39,10 @@ class ImageAnswer(BaseModel):
     label: str | None  # the label the question was matched to
     finding_id: str | None = None
     probability: float | None = None
-    verdict: Literal["likely present", "possible", "not detected", "not assessed", "no match"]
+    verdict: Verdict
     answer: str
+    model: str | None = None  # the encoder that scored the image
+    in_scope: bool = True  # False: the image is unlike the model's training images, nothing scored
 
 
 _WORDS = re.compile(r"[a-z0-9]+")
@@ -42,6 +55,7 @@ def answer_image_question(
     labels: Sequence[FindingLabel] | None = None,
     threshold: float = 0.5,
     possible_threshold: float = 0.35,
+    method_note: str = ZERO_SHOT_NOTE,
 ) -> ImageAnswer:
     """Match the question to a finding label and answer from that label's probability.
 
@@ -96,8 +110,61 @@ def answer_image_question(
         finding_id=scored.finding_id,
         probability=p,
         verdict=verdict,
-        answer=text + " This is a zero-shot score, not a radiologist's read.",
+        answer=f"{text} {method_note}",
     )
+
+
+def answer_about_image(
+    image: bytes,
+    question: str,
+    encoder: ImageEncoder,
+    *,
+    filename: str | None = None,
+    threshold: float = 0.5,
+    possible_threshold: float = 0.35,
+    temperature: float = DEFAULT_TEMPERATURE,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> ImageAnswer:
+    """Score ``image`` with ``encoder`` and answer ``question`` from the scores.
+
+    Raises ``vlm.ImageError`` for an unreadable upload.
+    """
+    from vlm.cxr import COVERED_LABELS, cxr_scorer_for, out_of_scope_message, score_findings
+
+    loaded = load_image(image, filename=filename, max_bytes=max_bytes, max_pixels=max_pixels)
+    scorer = cxr_scorer_for(encoder)
+    if scorer is None:
+        labels = standard_cxr_labels().labels
+        scored = ZeroShotClassifier(encoder, labels=labels, temperature=temperature).score(loaded.image)
+        answer = answer_image_question(
+            question, scored, labels=labels, threshold=threshold, possible_threshold=possible_threshold
+        )
+        return answer.model_copy(update={"model": encoder.name})
+    score = scorer.score([loaded.image])[0]
+    if not score.in_scope:
+        return ImageAnswer(
+            question=question,
+            label=None,
+            verdict="out of scope",
+            answer=f"Not assessed: {out_of_scope_message(score)}.",
+            model=encoder.name,
+            in_scope=False,
+        )
+    # The covered labels carry scores; every other CXR label matches but is "not assessed".
+    covered_and_rest = [
+        *COVERED_LABELS,
+        *(lbl for lbl in standard_cxr_labels().labels if lbl.id != "cxr:pneumonia"),
+    ]
+    answer = answer_image_question(
+        question,
+        score_findings(score),
+        labels=covered_and_rest,
+        threshold=threshold,
+        possible_threshold=possible_threshold,
+        method_note=TRAINED_NOTE,
+    )
+    return answer.model_copy(update={"model": encoder.name})
 
 
 def match_label(question: str, labels: Sequence[FindingLabel]) -> FindingLabel | None:

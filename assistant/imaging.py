@@ -1,4 +1,11 @@
-"""Imaging findings for a consultation: the analyzer protocol and the configured encoder behind it."""
+"""Imaging findings for a consultation: the analyzer protocol and the configured encoder behind it.
+
+Two analyzers behind one protocol. The default model, medkg-cxr, is a trained classifier with
+a known reach: it scores pneumonia (and its bacterial/viral pattern) on pediatric frontal chest
+X-rays and refuses images outside that scope (``vlm.cxr.OutOfScopeImageError``, which the
+consultation turns into a note). Any other open_clip model (BiomedCLIP, ...) scores the graph's
+imaging findings zero-shot.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +61,43 @@ class EncoderImageAnalyzer:
         ]
 
 
+class CxrImageAnalyzer:
+    """medkg-cxr: pneumonia, bacterial/viral pattern, normal; mapped onto graph findings by name."""
+
+    def __init__(self, encoder: Any, scorer: Any, *, threshold: float = 0.5) -> None:
+        self.encoder = encoder
+        self.scorer = scorer
+        self.threshold = threshold
+
+    def analyze(self, image: bytes, findings: Sequence[FindingConcept]) -> list[ImageFinding]:
+        from vlm import load_image
+        from vlm.cxr import COVERED_LABELS, OutOfScopeImageError, out_of_scope_message, score_findings
+
+        score = self.scorer.score([load_image(image).image])[0]
+        if not score.in_scope:
+            raise OutOfScopeImageError(out_of_scope_message(score))
+        graph_ids = _graph_ids_by_term(findings)
+        out = []
+        for found in score_findings(score):
+            if found.probability < self.threshold or found.finding_id == "cxr:normal":
+                continue  # "normal" is the absence of the others, not a finding for the graph
+            label = next(c for c in COVERED_LABELS if c.id == found.finding_id)
+            graph_id = next((graph_ids[t] for t in label.terms if t in graph_ids), None)
+            # Only graph findings enter the evidence; the others are shown with no id.
+            out.append(found.model_copy(update={"finding_id": graph_id}))
+        return out
+
+
+def _graph_ids_by_term(findings: Sequence[FindingConcept]) -> dict[str, str]:
+    """Lower-case name/synonym -> id of the graph's imaging findings."""
+    ids: dict[str, str] = {}
+    for f in findings:
+        if f.kind == "imaging":
+            for term in (f.name, *f.synonyms):
+                ids.setdefault(" ".join(term.lower().split()), f.id)
+    return ids
+
+
 def load_image_analyzer(settings: Settings) -> tuple[ImageAnalyzer | None, str | None]:
     if not settings.vision.model:
         return None, "no image model is configured (set MEDKG_VISION__MODEL to an open_clip checkpoint)"
@@ -65,6 +109,11 @@ def load_image_analyzer(settings: Settings) -> tuple[ImageAnalyzer | None, str |
         return None, f"image analysis is disabled: {exc}"
     if encoder is None:
         return None, reason
+    from vlm.cxr import cxr_scorer_for
+
+    scorer = cxr_scorer_for(encoder)
+    if scorer is not None:
+        return CxrImageAnalyzer(encoder, scorer, threshold=settings.vision.finding_threshold), None
     return (
         EncoderImageAnalyzer(
             encoder, threshold=settings.vision.finding_threshold, temperature=settings.vision.temperature

@@ -8,6 +8,16 @@ it, is removed and noted. An empty or failed LLM section is replaced by a determ
 template written from the evidence alone, so a weak or unreachable LLM still yields an honest
 draft. The INDICATION is the clinician's text, restated, never rewritten by the model.
 
+With the default model (medkg-cxr, a trained pediatric chest X-ray classifier) the evidence is
+its own scores (pneumonia, bacterial/viral pattern, normal); every other chest X-ray finding is
+"not assessed" and a sentence claiming one is removed; the draft states the model's reach; an
+image outside that reach (adult film, CT, photo) gets a draft that says so and no findings.
+
+Degenerate text (a repeated phrase such as "Lung lesion: Lung lesion: ...", a repeated
+sentence, a section heading inside a section) never reaches the user or the FHIR export: an
+LLM section like that is replaced by the template, and ``ReportDraft`` refuses such text
+(``degenerate_reason``), so an edited draft that degenerates cannot be exported.
+
 ``to_fhir`` exports a FHIR R4 DiagnosticReport (validated with the ``fhir.resources`` R4B
 model: fhir.resources 8 ships R5 as default and R4B (4.3.0) as the R4-line package; the
 DiagnosticReport and Observation elements used here are unchanged from R4 4.0.1).
@@ -25,7 +35,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, model_validator
 
 from assistant.llm.base import ChatMessage, ChatModel, LLMError
 from assistant.untrusted import guard_untrusted
@@ -46,6 +56,11 @@ log = logging.getLogger(__name__)
 DRAFT_DISCLAIMER = (
     "Automated preliminary draft for review by a qualified radiologist; not a diagnosis. "
     "Image findings are zero-shot image-text similarity scores, not a validated classifier."
+)
+CXR_DISCLAIMER = (
+    "Automated preliminary draft for review by a qualified radiologist; not a diagnosis. "
+    "Image findings are probabilities from medkg-cxr, a small model trained on pediatric chest "
+    "X-rays (normal / bacterial / viral pneumonia); it assesses nothing else."
 )
 MAX_INDICATION_CHARS = 2000
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG"}
@@ -100,6 +115,15 @@ class ReportDraft(BaseModel):
     timings: ReportTimings
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     disclaimer: str = DRAFT_DISCLAIMER
+    in_scope: bool = True  # False: the image is outside the model's reach; nothing was scored
+
+    @model_validator(mode="after")
+    def _not_degenerate(self) -> ReportDraft:
+        for section in ("findings", "impression"):
+            reason = degenerate_reason(getattr(self, section))
+            if reason:
+                raise ValueError(f"degenerate {section.upper()} section: {reason}")
+        return self
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -140,6 +164,50 @@ class LLMReport(BaseModel):
     )
 
 
+# --- degenerate text ------------------------------------------------------------------------
+
+_HEADING = re.compile(
+    r"\b(indication|findings|impression|technique|comparison|history|clinical history|"
+    r"clinical information|recommendations?|conclusion|examination|exam|procedure|"
+    r"uncertainty|note)\s*:",
+    re.IGNORECASE,
+)
+_REPEATED_PREFIX = re.compile(r"([A-Za-z][A-Za-z ,/-]{2,60}?)\s*:\s*\1\s*:", re.IGNORECASE)
+_NGRAM = 8
+
+
+def degenerate_reason(text: str, *, strict: bool = False) -> str | None:
+    """Why a report section is degenerate (a small model's loop, a stray heading), else None.
+
+    ``strict`` (LLM output) also refuses any repeated 8-word phrase; the deterministic
+    templates can legitimately repeat one ("... (confidence 62%). Appearance suggestive of").
+    """
+    if not text:
+        return None
+    match = _REPEATED_PREFIX.search(text)
+    if match:
+        return f"repeated phrase {match.group(0)[:60]!r}"
+    heading = _HEADING.search(text)
+    if heading:
+        return f"unsupported section heading {heading.group(0)!r} inside a section"
+    sentences = [" ".join(_WORD.findall(x.lower())) for x in _SENTENCE.split(text)]
+    sentences = [x for x in sentences if len(x.split()) >= 3]
+    if len(sentences) != len(set(sentences)):
+        return "a sentence is repeated"
+    words = _WORD.findall(text.lower())
+    for run in range(len(words) - 3):
+        if len(set(words[run : run + 4])) == 1:
+            return f"the word {words[run]!r} repeats"
+    grams = [" ".join(words[i : i + _NGRAM]) for i in range(len(words) - _NGRAM + 1)]
+    if strict and len(grams) != len(set(grams)):
+        repeated = next(g for g in grams if grams.count(g) > 1)
+        return f"repeated phrase {repeated!r}"
+    return None
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 # --- drafting ------------------------------------------------------------------------------
 
 
@@ -170,22 +238,49 @@ def draft_report(
     timings.load_s = time.perf_counter() - started
 
     mark = time.perf_counter()
-    label_set = tuple(labels) if labels else standard_cxr_labels().labels
-    classifier = _classifier(encoder, label_set, temperature)
+    from vlm.cxr import COVERED_LABELS, REACH, cxr_scorer_for, out_of_scope_message, score_findings
+
+    scorer = cxr_scorer_for(encoder)
     embedding = encoder.encode_images([loaded.image])[0]
-    scored = classifier.score_embeddings(embedding[None, :])[0]
+    in_scope = True
+    not_assessed: tuple[FindingLabel, ...] = ()
+    if scorer is not None:
+        cxr_score = scorer.score_embeddings(embedding[None, :])[0]
+        in_scope = cxr_score.in_scope
+        label_set: tuple[FindingLabel, ...] = COVERED_LABELS
+        scored = score_findings(cxr_score)
+        covered = {term for label in COVERED_LABELS for term in label.terms}
+        not_assessed = tuple(
+            label for label in standard_cxr_labels().labels if not covered & set(label.terms)
+        )
+    else:
+        label_set = tuple(labels) if labels else standard_cxr_labels().labels
+        scored = _classifier(encoder, label_set, temperature).score_embeddings(embedding[None, :])[0]
     timings.encoder_s = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    similar = report_bank.nearest(embedding, k_similar) if report_bank is not None and k_similar > 0 else []
+    use_bank = report_bank is not None and k_similar > 0 and in_scope
+    similar = report_bank.nearest(embedding, k_similar) if report_bank is not None and use_bank else []
     timings.retrieval_s = time.perf_counter() - mark
 
     indication_text = _clean_indication(indication)
-    evidence = ImageEvidence(scored, label_set, threshold, possible_threshold)
-    uncertainty = _standard_notes(loaded.modality, report_bank is not None, similar)
+    evidence = ImageEvidence(scored, label_set, threshold, possible_threshold, not_assessed=not_assessed)
+    uncertainty = _standard_notes(
+        loaded.modality, report_bank is not None, similar, trained=scorer is not None
+    )
     validation: list[str] = []
     generated_by: Literal["llm", "llm+template", "template"] = "template"
-    findings, impression = template_sections(evidence)
+    if scorer is None:
+        findings, impression = template_sections(evidence)
+    elif in_scope:
+        findings, impression = cxr_template_sections(evidence)
+        uncertainty.insert(0, f"Model reach: {REACH}.")
+    else:
+        reason = out_of_scope_message(cxr_score)
+        findings = f"Not assessed: {reason}."
+        impression = "No automated assessment (image outside the model's scope). Radiologist review required."
+        uncertainty.insert(0, f"Model reach: {REACH}.")
+        chat_model = None  # nothing grounded to write from; an LLM would only invent
 
     if chat_model is not None:
         mark = time.perf_counter()
@@ -200,6 +295,12 @@ def draft_report(
             validation.append(f"LLM draft unavailable ({type(exc).__name__}); template draft used")
             reply = None
         timings.llm_s = time.perf_counter() - mark
+        rejected = reply is not None and (
+            degenerate_reason(reply.findings, strict=True) or degenerate_reason(reply.impression, strict=True)
+        )
+        if rejected:
+            validation.append(f"LLM draft rejected as degenerate ({rejected}); template draft used")
+            reply = None
         if reply is not None:
             llm_findings, notes_f = ground_text(_cut(reply.findings, "findings"), evidence)
             llm_impression, notes_i = ground_text(_cut(reply.impression, "impression"), evidence)
@@ -217,7 +318,7 @@ def draft_report(
                 validation.append("LLM draft failed the evidence check; template draft used")
             for note in reply.uncertainty[:MAX_LLM_UNCERTAINTY_NOTES]:
                 grounded, _ = ground_text(note, evidence)
-                if grounded and grounded not in uncertainty:
+                if grounded and grounded not in uncertainty and not degenerate_reason(grounded, strict=True):
                     uncertainty.append(grounded)
 
     timings.total_s = time.perf_counter() - started
@@ -236,6 +337,8 @@ def draft_report(
         threshold=threshold,
         possible_threshold=possible_threshold,
         temperature=temperature,
+        disclaimer=CXR_DISCLAIMER if scorer is not None else DRAFT_DISCLAIMER,
+        in_scope=in_scope,
         image=ImageSummary(
             format=loaded.format, width=width, height=height, frames=loaded.frames, modality=loaded.modality
         ),
@@ -275,8 +378,12 @@ class ImageEvidence:
         labels: Sequence[FindingLabel],
         threshold: float,
         possible_threshold: float,
+        *,
+        not_assessed: Sequence[FindingLabel] = (),
     ) -> None:
         self.scored = list(scored)
+        # Labels the model cannot see: any sentence naming one is unsupported, even a denial.
+        self.not_assessed = [(_term_pattern(term), label) for label in not_assessed for term in label.terms]
         self.threshold = threshold
         self.possible_threshold = possible_threshold
         by_id = {f.finding_id: f for f in scored}
@@ -325,6 +432,11 @@ def ground_text(text: str, evidence: ImageEvidence) -> tuple[str, list[str]]:
 
 
 def _unsupported_claim(sentence: str, evidence: ImageEvidence) -> str | None:
+    assessed_spans = [m.span() for pattern, _, _ in evidence.terms for m in pattern.finditer(sentence)]
+    for pattern, label in evidence.not_assessed:
+        for match in pattern.finditer(sentence):
+            if not any(start <= match.start() < end for start, end in assessed_spans):
+                return f"removed a statement about {label.name}, which the image model does not assess"
     covered: list[tuple[int, int]] = []
     for pattern, label, probability in evidence.terms:
         for match in pattern.finditer(sentence):
@@ -372,6 +484,35 @@ def template_sections(evidence: ImageEvidence) -> tuple[str, str]:
     else:
         impression = "No confident abnormality on automated analysis. Radiologist review required."
     return " ".join(sentences), impression
+
+
+def cxr_template_sections(evidence: ImageEvidence) -> tuple[str, str]:
+    """FINDINGS and IMPRESSION from medkg-cxr's scores (pneumonia and its pattern, or normal)."""
+    p = {f.finding_id: f.probability for f in evidence.scored}
+    pneumonia = p.get("cxr:pneumonia", 0.0)
+    bacterial = p.get("cxr:bacterial_pneumonia", 0.0)
+    viral = p.get("cxr:viral_pneumonia", 0.0)
+    pattern = "bacterial" if bacterial >= viral else "viral"
+    share = max(bacterial, viral) / pneumonia if pneumonia > 0 else 0.5
+    if pneumonia >= evidence.threshold:
+        findings = (
+            f"Appearance suggestive of pneumonia on automated analysis (probability {pneumonia:.0%}); "
+            f"the pattern favours {pattern} over {'viral' if pattern == 'bacterial' else 'bacterial'} "
+            f"({share:.0%} {pattern})."
+        )
+        impression = (
+            f"Automated analysis suggests pneumonia, {pattern} pattern more likely. "
+            "Radiologist review required."
+        )
+    elif pneumonia >= evidence.possible_threshold:
+        findings = f"Possible pneumonia, uncertain (probability {pneumonia:.0%})."
+        impression = (
+            "No confident abnormality; possible pneumonia cannot be excluded. Radiologist review required."
+        )
+    else:
+        findings = f"No pneumonia on automated analysis (probability of pneumonia {pneumonia:.0%})."
+        impression = "No pneumonia detected on automated analysis. Radiologist review required."
+    return findings, impression
 
 
 def _complete_findings(text: str, evidence: ImageEvidence) -> str:
@@ -429,8 +570,14 @@ def _clean_indication(indication: str) -> str:
     return text or "Not provided."
 
 
-def _standard_notes(modality: str | None, has_bank: bool, similar: Sequence[SimilarReport]) -> list[str]:
-    notes = ["Image findings are zero-shot similarity scores and need radiologist confirmation."]
+def _standard_notes(
+    modality: str | None, has_bank: bool, similar: Sequence[SimilarReport], *, trained: bool = False
+) -> list[str]:
+    notes = [
+        "Image findings are classifier probabilities and need radiologist confirmation."
+        if trained
+        else "Image findings are zero-shot similarity scores and need radiologist confirmation."
+    ]
     if modality and modality.upper() not in RADIOGRAPH_MODALITIES:
         notes.append(
             f"The image is {modality}, but the finding labels and report bank are for chest radiographs."

@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from ui.commands import agent, doctor, eval, index, kg, llm, serve
+from ui.commands import agent, doctor, eval, index, kg, llm, serve, vision
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -32,5 +32,5 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug 
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-for module in (llm, doctor, kg, index, eval, serve, agent):
+for module in (llm, doctor, kg, index, eval, serve, agent, vision):
     module.register(app)

@@ -5,12 +5,14 @@ Where the weights come from (``MEDKG_VISION__MODEL``):
 * ``hf-hub:<org>/<repo>`` - an open_clip model on the Hugging Face Hub, e.g. BiomedCLIP
   (``hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224``). Offline it must
   already be in the Hugging Face cache.
+* ``medkg-cxr`` (the default) - medkg's own small chest X-ray model, trained on the Kermany
+  pediatric training split and shipped in ``vlm/models/medkg-cxr`` (see its MODEL_CARD.md);
 * a local directory holding ``open_clip_config.json`` + weights (the layout of a Hub snapshot);
 * a local checkpoint file (``.pt``/``.pth``/``.bin``/``.safetensors``) with either a config
   JSON beside it (``open_clip_config.json`` or ``<checkpoint stem>.json``) or a built-in
   open_clip architecture name (``architecture``, default ``ViT-B-16``).
 
-With none of these, ``create_encoder`` raises ``VisionUnavailableError`` and the rest of the
+With none of these (``None``), ``create_encoder`` raises ``VisionUnavailableError`` and the rest of the
 app keeps working without image analysis (``try_create_encoder`` turns that into a reason).
 open_clip and torch are imported lazily: importing ``vlm`` stays cheap.
 """
@@ -39,6 +41,9 @@ DISABLED_MESSAGE = (
 )
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 LOCAL_CONFIG_NAME = "open_clip_config.json"
+# Models that ship inside the package, by name (``MEDKG_VISION__MODEL=medkg-cxr``, the default).
+SHIPPED_MODELS_DIR = Path(__file__).parent / "models"
+SHIPPED_MODELS = ("medkg-cxr",)
 
 
 class OpenClipEncoder:
@@ -54,8 +59,11 @@ class OpenClipEncoder:
         fingerprint: str = "",
         device: str = "cpu",
         batch_size: int = 16,
+        source_dir: Path | None = None,
     ) -> None:
         self.model = model.eval()
+        # The checkpoint directory, where model-specific heads (e.g. medkg_cxr.json) live.
+        self.source_dir = source_dir
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.name = name
@@ -118,6 +126,14 @@ def create_encoder(
         raise VisionUnavailableError(DISABLED_MESSAGE)
     model = str(model).strip()
     open_clip = _import_open_clip()
+    if model in SHIPPED_MODELS:
+        shipped = SHIPPED_MODELS_DIR / model
+        if not (shipped / LOCAL_CONFIG_NAME).is_file():
+            raise VisionUnavailableError(
+                f"image analysis disabled: the shipped model {model!r} is missing from {shipped} "
+                "(reinstall medkg, or train it with `medkg vision train`)"
+            )
+        return _from_local_dir(open_clip, shipped, device=device, batch_size=batch_size)
     if model.startswith("hf-hub:"):
         return _from_hub(open_clip, model, device=device, batch_size=batch_size)
     path = Path(model).expanduser()
@@ -194,6 +210,7 @@ def _from_local_dir(open_clip: Any, path: Path, *, device: str, batch_size: int)
         fingerprint=_fingerprint(checkpoints),
         device=device,
         batch_size=batch_size,
+        source_dir=path,
     )
 
 
@@ -247,6 +264,11 @@ def _register_config(open_clip: Any, config_path: Path) -> str:
             f"image analysis disabled: {config_path} is not an open_clip model config "
             "(needs embed_dim, vision_cfg, text_cfg)"
         )
+    return _register_config_dict(open_clip, cfg)
+
+
+def _register_config_dict(open_clip: Any, cfg: dict[str, Any]) -> str:
+    """Register an open_clip model config under a name derived from its content."""
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
     name = f"medkg-local-{digest}"
     if name not in open_clip.list_models():

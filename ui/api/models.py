@@ -93,10 +93,27 @@ class ReportDraftResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+MAX_QUESTION_CHARS = 500
+
+
+class ImageQuestionResponse(BaseModel):
+    """An image question's answer and the score behind it (or why there is none)."""
+
+    question: str
+    label: str | None = Field(description="The finding the question was matched to")
+    finding_id: str | None = None
+    probability: float | None = Field(None, description="The model's probability for that finding")
+    verdict: Literal["likely present", "possible", "not detected", "not assessed", "no match", "out of scope"]
+    answer: str
+    model: str | None = Field(None, description="The image model that scored the image")
+    in_scope: bool = Field(True, description="False: the image is unlike the model's training images")
+
+
 __all__ = [
     "ConsultationCreate",
     "ConsultationState",
     "HealthReport",
+    "ImageQuestionResponse",
     "MessageCreate",
     "ReportDraftResponse",
     "TurnResult",
