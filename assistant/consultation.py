@@ -16,19 +16,27 @@ import uuid
 import weakref
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
-from assistant.agent.context import AgentContext
+from assistant.agent.context import AgentContext, AgentRun
 from assistant.agent.graph import build_agent_graph
 from assistant.agent.render import question_message
-from assistant.agent.state import AgentOptions, Json
+from assistant.agent.state import (
+    AgentOptions,
+    AgentState,
+    Json,
+    TurnInput,
+    image_findings,
+    observations,
+    passages,
+    pending,
+    ranked,
+)
 from assistant.contracts import (
     ConsultationState,
-    FollowUp,
-    ImageFinding,
     NoPendingQuestionError,
     SessionNotFoundError,
     TranscriptEntry,
@@ -37,8 +45,7 @@ from assistant.contracts import (
 from assistant.private_files import private_dir, private_file
 from assistant.safety import DISCLAIMER, InputRejectedError, clean_message
 from assistant.settings import Settings
-from kg.models import Observation, RankedDisease
-from retrieval.base import Passage
+from kg.models import Sex
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +53,16 @@ log = logging.getLogger(__name__)
 class Consultation:
     def __init__(
         self,
-        runtime: AgentContext,
+        agent: AgentContext,
         settings: Settings,
         *,
         options: AgentOptions | None = None,
         sessions_path: str | None = None,
     ) -> None:
-        self.runtime = runtime
+        self.agent = agent
         self.settings = settings
         self.options = options or AgentOptions.from_settings(settings)
+        self._run = AgentRun(agent=agent, options=self.options)
         path = sessions_path or str(settings.sessions_path)
         if path != ":memory:":
             # Patient data: the data dir owner-only (0700), the database and its WAL 0600.
@@ -66,7 +74,7 @@ class Consultation:
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._saver = SqliteSaver(self._conn)
         self._saver.setup()
-        self._graph = build_agent_graph(runtime, self.options).compile(checkpointer=self._saver)
+        self._graph = build_agent_graph().compile(checkpointer=self._saver)
         # A session's lock lives while a turn holds it, then goes: the table cannot grow with
         # every session id ever seen.
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
@@ -91,22 +99,10 @@ class Consultation:
             rejected = None
         except InputRejectedError as exc:
             text, rejected = "", str(exc)
-        values: Json = {
-            "new_text": text,
-            "age": age,
-            "sex": sex_code,
-            "findings": [],
-            "asked": [],
-            "pending": None,
-            "differential": [],
-            "passages": [],
-            "image_findings": [],
-            "urgent_reasons": [],
-            "status": "needs_input",
-        }
-        values.update(self._image_input(image))
+        values = self._image_input(image)
+        values.update({"new_text": text, "age": age, "sex": sex_code})
         with self._session_lock(session_id):
-            self._graph.invoke(values, self._config(session_id))
+            self._graph.invoke(values, self._config(session_id), context=self._run)
             result = self._result(session_id)
         if rejected:
             result = result.model_copy(update={"message": rejected, "status": "needs_input"})
@@ -134,7 +130,7 @@ class Consultation:
     def export(self, session_id: str) -> dict[str, Any]:
         """Transcript, findings and differential as plain JSON."""
         values = self._values(session_id)
-        lexicon = self.runtime.lexicon
+        lexicon = self.agent.lexicon
         findings = [{**o, "name": lexicon.name(o["finding_id"])} for o in values.get("findings") or []]
         return {
             "session_id": session_id,
@@ -187,20 +183,21 @@ class Consultation:
                     resume["image_findings"] = image_input["new_image_findings"]
                 if image_input.get("image_note"):
                     resume["image_note"] = image_input["image_note"]
-                self._graph.invoke(Command(resume=resume), config)
+                self._graph.invoke(Command(resume=resume), config, context=self._run)
             else:
-                self._graph.invoke({"new_text": cleaned, **image_input}, config)
+                image_input["new_text"] = cleaned
+                self._graph.invoke(image_input, config, context=self._run)
             return self._result(session_id)
 
-    def _image_input(self, image: bytes | None) -> Json:
+    def _image_input(self, image: bytes | None) -> TurnInput:
         if image is None:
             return {"image_note": None}
-        analyzer = self.runtime.image_analyzer
+        analyzer = self.agent.image_analyzer
         if analyzer is None:
-            reason = self.runtime.image_disabled_reason or "no image model is available"
+            reason = self.agent.image_disabled_reason or "no image model is available"
             return {"image_note": f"Image analysis is disabled: {reason}. The image was not used."}
         try:
-            found = analyzer.analyze(image, list(self.runtime.lexicon.findings.values()))
+            found = analyzer.analyze(image, list(self.agent.lexicon.findings.values()))
         except Exception as exc:  # a bad upload must not end the consultation
             log.info("image analysis failed: %s", type(exc).__name__)
             return {"image_note": f"The image could not be analysed ({exc}). It was not used."}
@@ -225,14 +222,13 @@ class Consultation:
         if not isinstance(session_id, str) or not session_id or not self.exists(session_id):
             raise SessionNotFoundError(session_id)
 
-    def _values(self, session_id: str) -> Json:
+    def _values(self, session_id: str) -> AgentState:
         self._require(session_id)
-        return dict(self._graph.get_state(self._config(session_id)).values)
+        return cast(AgentState, dict(self._graph.get_state(self._config(session_id)).values))
 
     def _result(self, session_id: str) -> TurnResult:
         values = self._values(session_id)
-        pending = values.get("pending")
-        follow_up = FollowUp.model_validate(pending) if pending else None
+        follow_up = pending(values)
         status: Any = values.get("status") or "needs_input"
         message = values.get("message") or ""
         if follow_up is not None and not message:
@@ -243,10 +239,10 @@ class Consultation:
             status=status,
             message=message,
             follow_up=follow_up,
-            differential=[RankedDisease.model_validate(d) for d in values.get("differential") or []],
-            findings=[Observation.model_validate(o) for o in values.get("findings") or []],
-            passages=[Passage.model_validate(p) for p in values.get("passages") or []] if answered else [],
-            image_findings=[ImageFinding.model_validate(f) for f in values.get("image_findings") or []],
+            differential=ranked(values),
+            findings=observations(values),
+            passages=passages(values) if answered else [],
+            image_findings=image_findings(values),
             urgent=bool(values.get("urgent_reasons")),
             urgent_reasons=list(values.get("urgent_reasons") or []),
             next_steps=list(values.get("next_steps") or []) if answered else [],
@@ -257,7 +253,7 @@ class Consultation:
         )
 
 
-def _sex_code(sex: str | None) -> str | None:
+def _sex_code(sex: str | None) -> Sex | None:
     if sex is None:
         return None
     s = str(sex).strip().lower()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.agent.state import AgentOptions
 from assistant.imaging import ImageAnalyzer
 from assistant.llm.base import ChatModel
 from assistant.safety import DiseaseNameIndex
@@ -64,6 +65,9 @@ class AgentContext:
     _embedder: Embedder | None = field(default=None, init=False, repr=False)
     _embedder_loaded: bool = field(default=False, init=False, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    # LLM phrasings of graph questions, per process (temperature 0: the same question reads
+    # the same); only successful ones are kept, so an LLM outage is not remembered.
+    phrasings: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     # ------------------------------------------------------------------ caches
     @property
@@ -130,3 +134,12 @@ class AgentContext:
             except OSError:
                 log.warning("could not write embedding cache %s", path)
         return matrix
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """The LangGraph run context (``context_schema``): what every node may use, passed with
+    each invocation instead of being baked into the compiled graph."""
+
+    agent: AgentContext
+    options: AgentOptions

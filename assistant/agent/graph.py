@@ -11,13 +11,15 @@ checkpointed, so a new process continues a session where the old one stopped.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from assistant.agent import language, render
-from assistant.agent.context import AgentContext
+from assistant.agent.context import AgentContext, AgentRun
 from assistant.agent.extraction import (
     embedding_mentions,
     extract_demographics,
@@ -27,10 +29,22 @@ from assistant.agent.extraction import (
     merge_mentions,
     tokenize,
 )
-from assistant.agent.state import AgentOptions, AgentState, Json, merge_observations, observations
+from assistant.agent.state import (
+    AgentOptions,
+    AgentState,
+    Json,
+    TurnInput,
+    TurnOutput,
+    dump,
+    merge_observations,
+    observations,
+    passages,
+    pending,
+    ranked,
+)
 from assistant.contracts import FollowUp
 from assistant.safety import looks_like_injection, urgent_reasons
-from kg.models import Differential, Evidence, Observation, RankedDisease
+from kg.models import Differential, Evidence, Observation
 from kg.store import UnknownFindingError
 
 log = logging.getLogger(__name__)
@@ -51,7 +65,7 @@ GREETING = (
 
 
 def extract_observations(
-    runtime: AgentContext,
+    agent: AgentContext,
     text: str,
     options: AgentOptions,
     *,
@@ -59,12 +73,12 @@ def extract_observations(
     exact_only: bool = False,
 ) -> list[Observation]:
     """Findings in free text: lexicon + embeddings, polarity in code, the LLM only confirms fuzzy ones."""
-    lexicon = runtime.lexicon
+    lexicon = agent.lexicon
     tokens = tokenize(text)
     exact = lexicon_mentions(tokens, lexicon)
     exact_ids = {m.finding_id for m in exact}
     fuzzy: list[Any] = []
-    embed = None if exact_only else runtime.embedder
+    embed = None if exact_only else agent.embedder
     if embed is not None:
         fuzzy = embedding_mentions(
             text, lexicon, embed, threshold=options.embedding_threshold, exclude=exact_ids
@@ -74,7 +88,7 @@ def extract_observations(
     unsure = [m for m in fuzzy if m not in accepted]
     if unsure and options.llm_extraction:
         confirmed = language.confirm_candidates(
-            runtime.chat_model,
+            agent.chat_model,
             text,
             [lexicon.findings[m.finding_id] for m in unsure],
             max_tokens=options.llm_max_tokens,
@@ -97,11 +111,11 @@ def _evidence(state: AgentState) -> Evidence:
 
 
 class AgentNodes:
-    def __init__(self, runtime: AgentContext, options: AgentOptions) -> None:
-        self.runtime = runtime
+    """The nodes over one run's context (built per node call from LangGraph's Runtime)."""
+
+    def __init__(self, agent: AgentContext, options: AgentOptions) -> None:
+        self.agent = agent
         self.options = options
-        # Phrasings are deterministic (temperature 0): ask the LLM once per graph question.
-        self._phrased: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ intake
     def intake(self, state: AgentState) -> Json:
@@ -120,12 +134,13 @@ class AgentNodes:
         if new_images:
             image_obs = _image_observations(new_images)
             merged = merge_observations(observations(state), image_obs)
-            update["findings"] = [o.model_dump(mode="json") for o in merged]
+            update["findings"] = dump(merged)
             update["image_findings"] = list(state.get("image_findings") or []) + list(new_images)
             update["new_image_findings"] = []
         return update
 
-    def route_intake(self, state: AgentState) -> Literal["extract_findings", "differential", "greet"]:
+    @staticmethod
+    def route_intake(state: AgentState) -> Literal["extract_findings", "differential", "greet"]:
         if state.get("new_text"):
             return "extract_findings"
         # An image alone (no text) still updates the differential.
@@ -143,10 +158,10 @@ class AgentNodes:
     # ------------------------------------------------------------------ findings
     def extract_findings(self, state: AgentState) -> Json:
         text = state.get("new_text") or ""
-        new = extract_observations(self.runtime, text, self.options)
+        new = extract_observations(self.agent, text, self.options)
         existing = observations(state)
         merged = merge_observations(existing, new)
-        return {"findings": [o.model_dump(mode="json") for o in merged], "new_text": ""}
+        return {"findings": dump(merged), "new_text": ""}
 
     # ------------------------------------------------------------------ differential
     def differential(self, state: AgentState) -> Json:
@@ -154,25 +169,25 @@ class AgentNodes:
         if not any(o.present for o in evidence.observations):
             return {"differential": [], "entropy": 0.0}
         try:
-            diff = self.runtime.graph.differential(evidence, top_k=self.options.differential_top_k)
+            diff = self.agent.graph.differential(evidence, top_k=self.options.differential_top_k)
         except UnknownFindingError:
             # A finding vanished from the graph (reloaded with another version): drop unknown ones.
-            known = {f.id for f in self.runtime.graph.findings([o.finding_id for o in evidence.observations])}
+            known = {f.id for f in self.agent.graph.findings([o.finding_id for o in evidence.observations])}
             evidence = evidence.model_copy(
                 update={"observations": [o for o in evidence.observations if o.finding_id in known]}
             )
-            diff = self.runtime.graph.differential(evidence, top_k=self.options.differential_top_k)
+            diff = self.agent.graph.differential(evidence, top_k=self.options.differential_top_k)
         return {
-            "differential": [d.model_dump(mode="json") for d in diff.diseases],
+            "differential": dump(diff.diseases),
             "entropy": diff.entropy,
         }
 
     # ------------------------------------------------------------------ decide
     def decide(self, state: AgentState) -> Json:
-        diseases = [RankedDisease.model_validate(d) for d in state.get("differential") or []]
+        diseases = ranked(state)
         obs = observations(state)
         texts = [e["text"] for e in (state.get("transcript") or []) if e.get("role") == "patient"][-1:]
-        reasons = urgent_reasons(obs, self.runtime.lexicon.findings, diseases, texts)
+        reasons = urgent_reasons(obs, self.agent.lexicon.findings, diseases, texts)
         known = list(state.get("urgent_reasons") or [])
         fresh = [r for r in reasons if r not in known]
         update: Json = {"urgent_reasons": known + fresh, "urgent_new": bool(fresh), "pending": None}
@@ -196,7 +211,7 @@ class AgentNodes:
             return update
         evidence = _evidence(state)
         diff = Differential(diseases=diseases, entropy=float(state.get("entropy") or 0.0))
-        step = self.runtime.graph.next_step(evidence, diff, self.options.stop)
+        step = self.agent.graph.next_step(evidence, diff, self.options.stop)
         question = step.question
         if question is None or question.finding.id in asked:
             update["stop_reason"] = step.stop_reason if question is None else "low_gain"
@@ -206,11 +221,14 @@ class AgentNodes:
         text = graph_text
         if self.options.llm_phrasing:
             key = f"{finding.id}\x1f{graph_text}"
-            if key not in self._phrased:
-                self._phrased[key] = language.phrase_question(
-                    self.runtime.chat_model, finding, graph_text, banned=self.runtime.disease_names
+            phrased = self.agent.phrasings.get(key)
+            if phrased is None:
+                phrased = language.phrase_question(
+                    self.agent.chat_model, finding, graph_text, banned=self.agent.disease_names
                 )
-            text = self._phrased[key] or graph_text
+                if phrased:
+                    self.agent.phrasings[key] = phrased
+            text = phrased or graph_text
         follow_up = FollowUp(
             finding_id=finding.id,
             text=text,
@@ -234,7 +252,8 @@ class AgentNodes:
         )
         return update
 
-    def route_decide(self, state: AgentState) -> Literal["ask", "retrieve_evidence", "__end__"]:
+    @staticmethod
+    def route_decide(state: AgentState) -> Literal["ask", "retrieve_evidence", "__end__"]:
         if state.get("pending"):
             return "ask"
         if not state.get("differential"):
@@ -243,12 +262,13 @@ class AgentNodes:
 
     # ------------------------------------------------------------------ ask
     def ask(self, state: AgentState) -> Json:
-        pending = FollowUp.model_validate(state["pending"])
-        reply = interrupt(pending.model_dump(mode="json"))
+        waiting = pending(state)
+        assert waiting is not None  # route_decide goes to "ask" only with a pending question
+        reply = interrupt(waiting.model_dump(mode="json"))
         kind, text = _reply_parts(reply)
-        finding = self.runtime.lexicon.findings.get(pending.finding_id)
+        finding = self.agent.lexicon.findings.get(waiting.finding_id)
         if finding is None:
-            found = self.runtime.graph.findings([pending.finding_id])
+            found = self.agent.graph.findings([waiting.finding_id])
             finding = found[0] if found else None
         update: Json = {"transcript": [{"role": "patient", "text": text}], "notes": [], "urgent_new": False}
         if looks_like_injection(text):
@@ -268,11 +288,11 @@ class AgentNodes:
         # understood answer only exact lexicon matches count: a value answer such as
         # "Yes: groin(R)" must not turn into fuzzy findings.
         if not understood:
-            new.extend(extract_observations(self.runtime, text, self.options))
+            new.extend(extract_observations(self.agent, text, self.options))
         elif len(tokenize(text)) > 2 and (finding is None or finding.value_type == "binary"):
             new.extend(
                 extract_observations(
-                    self.runtime, text, self.options, exclude={pending.finding_id}, exact_only=True
+                    self.agent, text, self.options, exclude={waiting.finding_id}, exact_only=True
                 )
             )
         demo = extract_demographics(text) if not understood else None
@@ -283,56 +303,55 @@ class AgentNodes:
                 update["sex"] = demo.sex
         asked = list(state.get("asked") or [])
         if understood:
-            asked.append(pending.finding_id)
+            asked.append(waiting.finding_id)
         if not new:
             # Nothing usable: ask the same question again, explaining how to answer.
-            message = "Sorry, I did not understand that answer.\n\n" + render.question_message(pending)
+            message = "Sorry, I did not understand that answer.\n\n" + render.question_message(waiting)
             update.update(
-                pending=pending.model_dump(mode="json"),
+                pending=waiting.model_dump(mode="json"),
                 status="needs_input",
                 message=message,
                 transcript=update["transcript"] + [{"role": "assistant", "text": message}],
             )
             return update
         merged = merge_observations(merge_observations(observations(state), image_obs), new)
-        update.update(findings=[o.model_dump(mode="json") for o in merged], asked=asked, pending=None)
+        update.update(findings=dump(merged), asked=asked, pending=None)
         return update
 
-    def route_ask(self, state: AgentState) -> Literal["ask", "differential"]:
+    @staticmethod
+    def route_ask(state: AgentState) -> Literal["ask", "differential"]:
         return "ask" if state.get("pending") else "differential"
 
     # ------------------------------------------------------------------ evidence and answer
     def retrieve_evidence(self, state: AgentState) -> Json:
-        retriever = self.runtime.retriever
+        retriever = self.agent.retriever
         if retriever is None or self.options.retrieval_k <= 0:
             return {"passages": []}
-        diseases = [RankedDisease.model_validate(d) for d in (state.get("differential") or [])[:3]]
+        diseases = ranked(state)[:3]
         complaint = _complaint(state)
         query = " ".join([complaint[:300], *(d.name for d in diseases)])
         try:
-            passages = retriever.search(query, k=self.options.retrieval_k)
+            found = retriever.search(query, k=self.options.retrieval_k)
         except Exception:  # evidence is optional; the answer must still come
             log.warning("retrieval failed", exc_info=True)
-            passages = []
-        return {"passages": [p.model_dump(mode="json") for p in passages]}
+            found = []
+        return {"passages": dump(found)}
 
     def answer(self, state: AgentState) -> Json:
-        from retrieval.base import Passage
-
-        diseases = [RankedDisease.model_validate(d) for d in state.get("differential") or []]
+        diseases = ranked(state)
         shown = diseases[: self.options.show_top]
-        passages = [Passage.model_validate(p) for p in state.get("passages") or []]
+        found = passages(state)
         obs = observations(state)
-        lexicon = self.runtime.lexicon
+        lexicon = self.agent.lexicon
         present = [lexicon.name(o.finding_id) for o in obs if o.present]
         summary = None
         if self.options.llm_summary:
             summary = language.summarize(
-                self.runtime.chat_model,
+                self.agent.chat_model,
                 shown,
                 present,
                 _complaint(state),
-                names=self.runtime.disease_names,
+                names=self.agent.disease_names,
                 max_tokens=self.options.llm_max_tokens,
             )
         summary = summary or render.template_summary(shown)
@@ -345,7 +364,7 @@ class AgentNodes:
         message = render.final_message(
             summary,
             shown,
-            passages,
+            found,
             steps,
             limit=self.options.show_top,
             notes=notes,
@@ -385,24 +404,39 @@ def _complaint(state: AgentState) -> str:
     return texts[0] if texts else ""
 
 
-def build_agent_graph(runtime: AgentContext, options: AgentOptions) -> StateGraph:
-    nodes = AgentNodes(runtime, options)
-    graph = StateGraph(AgentState)
-    graph.add_node("intake", nodes.intake)
-    graph.add_node("greet", nodes.greet)
-    graph.add_node("extract_findings", nodes.extract_findings)
-    graph.add_node("differential", nodes.differential)
-    graph.add_node("decide", nodes.decide)
-    graph.add_node("ask", nodes.ask)
-    graph.add_node("retrieve_evidence", nodes.retrieve_evidence)
-    graph.add_node("answer", nodes.answer)
+class _RuntimeNode(Protocol):
+    def __call__(self, state: AgentState, *, runtime: Runtime[AgentRun]) -> Json: ...
+
+
+def _node(method: Callable[[AgentNodes, AgentState], Json]) -> _RuntimeNode:
+    """A node reading its dependencies from the run's context (LangGraph injects ``runtime``)."""
+
+    def run(state: AgentState, *, runtime: Runtime[AgentRun]) -> Json:
+        return method(AgentNodes(runtime.context.agent, runtime.context.options), state)
+
+    run.__name__ = method.__name__
+    return run
+
+
+def build_agent_graph() -> StateGraph[AgentState, AgentRun, TurnInput, TurnOutput]:
+    """The agent's graph, free of dependencies: compile it once, invoke it with
+    ``context=AgentRun(agent, options)``."""
+    graph = StateGraph(AgentState, context_schema=AgentRun, input_schema=TurnInput, output_schema=TurnOutput)
+    graph.add_node("intake", _node(AgentNodes.intake))
+    graph.add_node("greet", _node(AgentNodes.greet))
+    graph.add_node("extract_findings", _node(AgentNodes.extract_findings))
+    graph.add_node("differential", _node(AgentNodes.differential))
+    graph.add_node("decide", _node(AgentNodes.decide))
+    graph.add_node("ask", _node(AgentNodes.ask))
+    graph.add_node("retrieve_evidence", _node(AgentNodes.retrieve_evidence))
+    graph.add_node("answer", _node(AgentNodes.answer))
     graph.add_edge(START, "intake")
-    graph.add_conditional_edges("intake", nodes.route_intake)
+    graph.add_conditional_edges("intake", AgentNodes.route_intake)
     graph.add_edge("greet", END)
     graph.add_edge("extract_findings", "differential")
     graph.add_edge("differential", "decide")
-    graph.add_conditional_edges("decide", nodes.route_decide)
-    graph.add_conditional_edges("ask", nodes.route_ask)
+    graph.add_conditional_edges("decide", AgentNodes.route_decide)
+    graph.add_conditional_edges("ask", AgentNodes.route_ask)
     graph.add_edge("retrieve_evidence", "answer")
     graph.add_edge("answer", END)
     return graph

@@ -4,20 +4,53 @@ without custom serializers and a process restart reads them back exactly."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
+from pydantic import BaseModel
+
+from assistant.contracts import FollowUp, ImageFinding
 from assistant.settings import Settings
-from kg.models import Observation, StopRule
+from kg.models import Observation, RankedDisease, Sex, StopRule
+from retrieval.base import Passage
 
 Json = dict[str, Any]
+
+
+class TurnInput(TypedDict, total=False):
+    """What one run of the graph takes (LangGraph input schema): the patient's message, the
+    demographics given up front, and the findings of an image sent with it."""
+
+    new_text: str
+    age: int | None
+    sex: Sex | None
+    new_image_findings: list[Json]
+    image_note: str | None
+
+
+class TurnOutput(TypedDict, total=False):
+    """What one run hands back (LangGraph output schema); read typed through the accessors below."""
+
+    status: str
+    message: str
+    pending: Json | None
+    differential: list[Json]
+    findings: list[Json]
+    passages: list[Json]
+    image_findings: list[Json]
+    urgent_reasons: list[str]
+    next_steps: list[str]
+    asked: list[str]
+    age: int | None
+    sex: Sex | None
 
 
 class AgentState(TypedDict, total=False):
     transcript: Annotated[list[Json], operator.add]  # {"role": "patient"|"assistant", "text"}
     new_text: str  # the patient message this run processes (intake input)
     age: int | None
-    sex: str | None
+    sex: Sex | None
     findings: list[Json]  # Observation dumps; at most one per (finding, value)
     differential: list[Json]  # RankedDisease dumps, best first
     entropy: float
@@ -64,8 +97,31 @@ class AgentOptions:
         return cls(**values)
 
 
+# The one accessor between the checkpointed JSON and the typed models: nodes and the facade
+# read the state through these, and write model dumps (``dump``).
 def observations(state: AgentState) -> list[Observation]:
     return [Observation.model_validate(o) for o in state.get("findings") or []]
+
+
+def ranked(state: AgentState) -> list[RankedDisease]:
+    return [RankedDisease.model_validate(d) for d in state.get("differential") or []]
+
+
+def pending(state: AgentState) -> FollowUp | None:
+    raw = state.get("pending")
+    return FollowUp.model_validate(raw) if raw else None
+
+
+def passages(state: AgentState) -> list[Passage]:
+    return [Passage.model_validate(p) for p in state.get("passages") or []]
+
+
+def image_findings(state: AgentState) -> list[ImageFinding]:
+    return [ImageFinding.model_validate(f) for f in state.get("image_findings") or []]
+
+
+def dump(models: Iterable[BaseModel]) -> list[Json]:
+    return [m.model_dump(mode="json") for m in models]
 
 
 def merge_observations(existing: list[Observation], new: list[Observation]) -> list[Observation]:

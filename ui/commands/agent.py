@@ -27,7 +27,7 @@ def _print_state(consultation: Any, session_id: str) -> None:
     last = consultation.state(session_id).last
     if last is None:
         return
-    names = consultation.runtime.lexicon
+    names = consultation.agent.lexicon
     for o in last.findings:
         status = {True: "yes", False: "no", None: "don't know"}[o.present]
         value = f" = {o.value}" if o.value else ""
