@@ -15,12 +15,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from assistant.text import stem, tokenize
 from kg.models import DiseaseConcept, DiseaseFacts, Evidence, FindingConcept, Observation
 from kg.store import GraphError, GraphStore, UnknownFindingError
 
 log = logging.getLogger(__name__)
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _NEGATION_WORDS = ("no", "not", "denies", "denied", "without", "negative", "absent", "absence", "free")
 _NEGATION_WINDOW = 4  # tokens before a match
 _AGE_SEX = re.compile(
@@ -33,17 +33,12 @@ MIN_TERM_CHARS = 4
 MAX_TERM_TOKENS = 8
 
 
-def _stem(token: str) -> str:
-    if len(token) > 4 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        return token[:-1]
-    return token
-
-
 def tokens(text: str) -> list[str]:
-    return [_stem(t) for t in _TOKEN.findall(text.lower())]
+    """Stemmed word tokens by the agent's own text core (names and questions alike)."""
+    return [stem(t) for t in tokenize(text) if t[0].isalnum()]
 
 
-_NEGATIONS = {_stem(w) for w in _NEGATION_WORDS}
+_NEGATIONS = {stem(w) for w in _NEGATION_WORDS}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import gradio as gr
 from pydantic import BaseModel
 
 from assistant.contracts import TurnResult
+from assistant.safety import DISCLAIMER
 from ui.api.images import SUPPORTED, ImageTooLargeError, VisionLimits, check_decoded_size, sniff_image_kind
 from ui.api.models import MAX_INDICATION_CHARS, MAX_MESSAGE_CHARS
 from ui.services import AppServices, ReportUnavailableError
@@ -32,10 +33,8 @@ from vlm.base import ImageError, VisionUnavailableError
 
 log = logging.getLogger(__name__)
 
-DISCLAIMER = (
-    "medkg is decision support for clinicians and a learning tool, **not a doctor**. "
-    "In an emergency call your local emergency number."
-)
+# The page banner: the consultation's own disclaimer plus what to do in an emergency.
+PAGE_DISCLAIMER = f"**medkg is not a doctor.** {DISCLAIMER} In an emergency call your local emergency number."
 QUICK_ANSWERS = ("Yes", "No", "Don't know")
 UI_CONCURRENCY = 8
 MAX_AGE = 130  # as the API and the consultation accept
@@ -299,7 +298,7 @@ def build_blocks(services: AppServices) -> gr.Blocks:
     # (checked every ttl/2 s) and all of them when the server stops.
     with gr.Blocks(title="medkg", analytics_enabled=False, delete_cache=(max(1, ttl // 2), ttl)) as blocks:
         gr.Markdown("## medkg — knowledge-graph-grounded diagnostic assistant")
-        gr.Markdown(DISCLAIMER, elem_id="disclaimer")
+        gr.Markdown(PAGE_DISCLAIMER, elem_id="disclaimer")
         session_id = gr.State(None)
         last_result = gr.State(None)
         with gr.Tabs():
