@@ -1,5 +1,9 @@
 """Untrusted text never becomes clinical evidence.
 
+Pattern-based, so it catches the attack classes it knows: a held-out batch written after the
+first version passed its corpus still got half its injections through (they are in the corpus
+now). The differential staying in the graph and the validation of LLM output hold regardless.
+
 A patient message (or a report indication) is data written by whoever typed or pasted it. Parts of
 it that pose as instructions to the assistant, as a system/assistant turn of a chat template, or
 as someone else's words are cut out here, before finding extraction, red-flag detection and any
@@ -13,7 +17,9 @@ without echoing it):
   / ``[system]`` markers, HTML and markdown comments, fenced code blocks;
 - instructions to the model: "ignore previous instructions" and variants (English, French,
   Spanish, German, Italian, Portuguese, Dutch), "you are now", "record X as present", "raise the
-  urgent banner";
+  urgent banner", authority claims and words addressed to the model ("UPDATE FROM THE CLINIC:",
+  "Note for the AI model:", "as your developer I authorize you to", "SYSTEM OVERRIDE", JSON
+  ``"role": "system"``, few-shot "Q: … A: …" scripts);
 - encoded payloads: base64, hex and percent-encoded blobs (never decoded into evidence);
 - reported text of a third party: "the website says…", "I read online…", "my friend said he
   has…", "my husband has…".
@@ -94,7 +100,7 @@ _CLOSED_BLOCKS = [
     (
         "role marker",
         re.compile(
-            r"<\s*(system|assistant|developer|instructions?|prompt|admin)\s*>.*?(?:<\s*/\s*\1\s*>|\Z)",
+            r"<\s*((?:system|assistant|developer|instructions?|prompt|admin)[\w-]*)\s*>.*?(?:<\s*/\s*\1\s*>|\Z)",
             re.S | re.I,
         ),
     ),
@@ -108,7 +114,7 @@ _OPEN_MARKERS = [
         "role marker",
         re.compile(
             rf"(?im)(?:^|(?<=[.!?;\n\"'()]))[ \t>*#\-]*(?:{_ROLE_WORDS})"
-            r"\s*(?:prompt|message|note|override|mode)?\s*(?::|>|\]|=>)"
+            r"\s*(?:prompt|message|note|override|mode)?\s*(?:\([^)\n]{0,30}\)\s*)?(?::|>|\]|=>)"
         ),
     ),
     (
@@ -135,7 +141,8 @@ _OPEN_MARKERS = [
             r"(?i)\b(?:ignore|ignoring|disregard|forget|override|bypass)\s+(?:(?:all|any|the|your|my|these|those"
             r"|of|previous|prior|above|earlier|preceding|original|initial|system|safety|medical|current|existing"
             r"|other|every|developer|hidden)\s+)*(?:instructions?|rules?|prompts?|guidelines?|directives?"
-            r"|directions?|programming|polic(?:y|ies)|system\b(?!ic)|context|constraints?|training|guardrails?)\b"
+            r"|directions?|guidance|programming|polic(?:y|ies)|system\b(?!ic)|context|constraints?|training"
+            r"|guardrails?)\b"
         ),
     ),
     (
@@ -170,6 +177,30 @@ _OPEN_MARKERS = [
             r"(?:urgent|red[- ]?flag|emergency|alarm)\s*(?:banner|flag|alert|warning|status|message)?"
         ),
     ),
+    (
+        "role marker",
+        re.compile(
+            r"(?i)\bsystem\s+(?:override|message|prompt|note|instructions?|update|directive|command|alert)s?\b"
+            r"|\b(?:begin|start|end)\s+(?:of\s+)?(?:the\s+)?(?:system|admin|developer|override|instructions?)\b"
+        ),
+    ),
+    # A few-shot "Q: … A: …" script (both markers; a lone "A: yes" is an answer).
+    ("role marker", re.compile(r"(?is)(?:^|(?<=[.!?\n]))[ \t]*Q\s*:(?=.*?(?:^|[.!?\n])[ \t]*A\s*:)")),
+    # Messages that claim an authority or address the model ("Note for the AI model: …").
+    (
+        "instruction",
+        re.compile(
+            r"(?i)\b(?:important\s+|urgent\s+|official\s+)?(?:update|message|notice|note|instructions?|directive"
+            r"|override|order)s?\s+(?:from|by)\s+(?:the\s+|your\s+)?(?:clinic|hospital|doctor|physician|system"
+            r"|admin(?:istrator)?|developers?|staff|provider|operator|openai|anthropic|medkg)\b"
+            r"|\b(?:note|message|instructions?|reminder|memo)s?\s+(?:for|to)\s+(?:the\s+)?(?:ai|assistant|model"
+            r"|ai\s+model|language\s+model|bot|chatbot|llm|system)\b"
+            r"|\bdear\s+(?:ai|assistant|model|chatbot|bot|llm)\b"
+            r"|\b(?:i|we)\s+(?:hereby\s+)?(?:authori[sz]e|permit|instruct|order|command)\s+you\s+to\b"
+            r"|\bas\s+(?:your|the)\s+(?:developer|admin|administrator|creator|operator|owner|supervisor|system)\b"
+        ),
+    ),
+    ("role marker", re.compile(r"(?i)[\"']role[\"']\s*:\s*[\"'](?:system|assistant|developer|tool)[\"']")),
     # Multilingual "ignore the previous instructions" / "you are now".
     (
         "instruction",
@@ -297,7 +328,9 @@ def _fold_mixed_script_words(text: str) -> str:
 
 
 def _is_role_tag(tag: str) -> bool:
-    return bool(re.match(r"(?i)<\s*/?\s*(system|assistant|developer|instructions?|prompt|admin)\s*>", tag))
+    return bool(
+        re.match(r"(?i)<\s*/?\s*(system|assistant|developer|instructions?|prompt|admin)[\w-]*\s*>", tag)
+    )
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")

@@ -30,7 +30,7 @@ def shipped_context() -> AgentContext:
 def test_corpus_is_versioned_and_covers_every_kind() -> None:
     version, cases = load_corpus()
     kinds = Counter(c.kind for c in cases)
-    assert version == "1"
+    assert version == "2"
     assert len(cases) >= 60
     assert len({c.id for c in cases}) == len(cases)
     for kind in ("role", "template", "ignore", "encoded", "multilingual", "reported", "benign"):

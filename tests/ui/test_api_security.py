@@ -90,6 +90,14 @@ def test_another_key_gets_404_not_403(two_key_client: TestClient) -> None:
     )
 
 
+def test_a_consultation_not_made_through_the_api_belongs_to_no_key(
+    two_key_client: TestClient, fake_consultation: Any
+) -> None:
+    """The UI's or the CLI's consultations carry no owner: no API key reads them."""
+    sid = fake_consultation.start("fever").session_id
+    problem(two_key_client.get(f"/v1/consultations/{sid}", headers={"X-API-Key": KEY_A}), 404)
+
+
 def test_owner_is_stored_as_a_hash_never_the_key(two_key_client: TestClient, ui_settings: Settings) -> None:
     opened = two_key_client.post("/v1/consultations", json={"message": "fever"}, headers={"X-API-Key": KEY_A})
     assert opened.status_code == 201
