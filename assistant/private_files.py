@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 DIR_MODE = 0o700
@@ -40,3 +41,18 @@ def _tighten(path: Path, mode: int) -> None:
             path.chmod(mode)
     except OSError:
         pass  # not ours or gone: leave it (the caller's open() will say what is wrong)
+
+
+def private_temp_dir(prefix: str) -> str:
+    """An owner-only folder under the temp dir, one per user (``<prefix>-<uid>``); a folder of
+    that name that is a link or owned by someone else is not used (a fresh one is made)."""
+    path = Path(tempfile.gettempdir()) / f"{prefix}-{os.geteuid()}"
+    try:
+        if not path.is_symlink():
+            private_dir(path)
+            info = path.stat()
+            if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) == DIR_MODE:
+                return str(path)
+    except OSError:
+        pass
+    return tempfile.mkdtemp(prefix=f"{prefix}-")

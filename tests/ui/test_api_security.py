@@ -274,6 +274,13 @@ def test_gradio_deletes_its_cache_on_the_ttl(ui_settings: Settings, fake_consult
     assert blocks.delete_cache == (60, 120)
 
 
+def test_gradio_uploads_land_in_an_owner_only_folder() -> None:
+    import ui.web.app  # noqa: F401  (sets the folder before Gradio is imported)
+
+    folder = Path(os.environ["GRADIO_TEMP_DIR"])
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and folder.stat().st_uid == os.geteuid()
+
+
 def test_chat_upload_is_deleted_after_reading(
     tmp_path: Path, ui_settings: Settings, fake_consultation: Any
 ) -> None:

@@ -11,7 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from assistant.private_files import private_temp_dir
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+# Gradio's upload cache (patient images) in an owner-only folder, set before Gradio reads it.
+os.environ.setdefault("GRADIO_TEMP_DIR", private_temp_dir("medkg-gradio"))
 
 import gradio as gr
 from pydantic import BaseModel
