@@ -241,11 +241,12 @@ def draft_report(
     from vlm.cxr import COVERED_LABELS, REACH, cxr_scorer_for, out_of_scope_message, score_findings
 
     scorer = cxr_scorer_for(encoder)
-    embedding = encoder.encode_images([loaded.image])[0]
     in_scope = True
     not_assessed: tuple[FindingLabel, ...] = ()
     if scorer is not None:
-        cxr_score = scorer.score_embeddings(embedding[None, :])[0]
+        features = scorer.features([loaded.image])
+        embedding = features["embedding"][0]
+        cxr_score = scorer.score_features(features)[0]
         in_scope = cxr_score.in_scope
         label_set: tuple[FindingLabel, ...] = COVERED_LABELS
         scored = score_findings(cxr_score)
@@ -255,6 +256,7 @@ def draft_report(
         )
     else:
         label_set = tuple(labels) if labels else standard_cxr_labels().labels
+        embedding = encoder.encode_images([loaded.image])[0]
         scored = _classifier(encoder, label_set, temperature).score_embeddings(embedding[None, :])[0]
     timings.encoder_s = time.perf_counter() - mark
 

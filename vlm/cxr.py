@@ -131,59 +131,130 @@ class CxrHead:
         }
 
 
+SCOPE_FILE = "medkg_scope.npz"
+TRUNK_LAYERS = ("layer1", "layer2", "layer3")
+
+
+def _gaussian(x: np.ndarray, shrinkage: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and precision of ``x``, covariance shrunk towards a scaled identity."""
+    mean = x.mean(axis=0)
+    centred = x - mean
+    cov = centred.T @ centred / max(1, len(x) - 1)
+    # A few thousand samples in up to 512 dims is a noisy estimate: shrink it.
+    cov = (1 - shrinkage) * cov + shrinkage * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
+    return mean, np.linalg.inv(cov)
+
+
 @dataclass
 class ScopeModel:
-    """Class-conditional Mahalanobis distance to the training embeddings, with a threshold."""
+    """Mahalanobis distances of several feature blocks to the training images, combined.
 
-    means: np.ndarray  # (classes, d)
-    precision: np.ndarray  # (d, d)
+    Blocks: the pooled activations (mean and std over space) of the first image-tower stages,
+    which see texture and contrast, and the final embedding, which sees content. Each block's
+    distance is rescaled so its validation median is 0 and its 98th percentile 1; the score is
+    the maximum over blocks, and the threshold is a high quantile of the validation scores.
+    Early-stage statistics catch photos, noise and other modalities; the embedding catches
+    films whose content differs.
+    """
+
+    blocks: dict[str, dict[str, np.ndarray]]  # name -> mean, precision, scale (median, q98)
     threshold: float
 
     @classmethod
     def fit(
         cls,
-        train: np.ndarray,
-        labels: Sequence[str],
-        val: np.ndarray,
+        train: Mapping[str, np.ndarray],
+        val: Mapping[str, np.ndarray],
         *,
         max_flag_rate: float = 0.03,
         shrinkage: float = 0.1,
     ) -> ScopeModel:
-        names = sorted(set(labels))
-        label_arr = np.array(labels)
-        means = np.stack([train[label_arr == n].mean(axis=0) for n in names])
-        centred = train - means[np.searchsorted(names, label_arr)]
-        cov = centred.T @ centred / max(1, len(train) - 1)
-        # Shrink towards a scaled identity: a few thousand samples in 128 dims is a noisy estimate.
-        cov = (1 - shrinkage) * cov + shrinkage * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
-        model = cls(means=means, precision=np.linalg.inv(cov), threshold=float("inf"))
-        reference = val if len(val) else train
-        model.threshold = float(np.quantile(model.distances(reference), 1 - max_flag_rate))
+        blocks: dict[str, dict[str, np.ndarray]] = {}
+        for name, x in train.items():
+            mean, precision = _gaussian(x.astype(np.float64), shrinkage)
+            blocks[name] = {"mean": mean, "precision": precision, "scale": np.array([0.0, 1.0])}
+        model = cls(blocks=blocks, threshold=float("inf"))
+        reference = val if len(next(iter(val.values()))) else train
+        for name in blocks:
+            d = model._distance(name, reference[name])
+            blocks[name]["scale"] = np.array([np.median(d), np.quantile(d, 0.98)])
+        model.threshold = float(np.quantile(model.scores(reference), 1 - max_flag_rate))
         return model
 
-    def distances(self, embeddings: np.ndarray) -> np.ndarray:
-        diffs = embeddings[:, None, :] - self.means[None, :, :]  # (n, c, d)
-        d2 = np.einsum("ncd,de,nce->nc", diffs, self.precision, diffs)
-        return np.sqrt(np.clip(d2.min(axis=1), 0, None))
+    def _distance(self, name: str, x: np.ndarray) -> np.ndarray:
+        block = self.blocks[name]
+        diff = x.astype(np.float64) - block["mean"]
+        return np.sqrt(np.clip(np.einsum("nd,de,ne->n", diff, block["precision"], diff), 0, None))
 
-    def flags(self, embeddings: np.ndarray) -> np.ndarray:
-        return self.distances(embeddings) > self.threshold
+    def scores(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        per_block = []
+        for name, block in self.blocks.items():
+            median, q98 = block["scale"]
+            per_block.append((self._distance(name, features[name]) - median) / max(q98 - median, 1e-9))
+        return np.max(np.stack(per_block), axis=0)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "class-conditional Mahalanobis, shared shrunk covariance",
-            "threshold": self.threshold,
-            "means": np.round(self.means, 6).tolist(),
-            "precision": np.round(self.precision, 5).tolist(),
+    def flags(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.scores(features) > self.threshold
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, Any] = {
+            f"{name}/{key}": value.astype(np.float32)
+            for name, block in self.blocks.items()
+            for key, value in block.items()
         }
+        arrays["threshold"] = np.array(self.threshold)
+        np.savez_compressed(path, **arrays)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ScopeModel:
-        return cls(
-            means=np.asarray(data["means"], dtype=np.float64),
-            precision=np.asarray(data["precision"], dtype=np.float64),
-            threshold=float(data["threshold"]),
-        )
+    def load(cls, path: Path) -> ScopeModel:
+        with np.load(path) as data:
+            blocks: dict[str, dict[str, np.ndarray]] = {}
+            for key in data.files:
+                if "/" in key:
+                    name, field = key.split("/", 1)
+                    blocks.setdefault(name, {})[field] = data[key].astype(np.float64)
+            return cls(blocks=blocks, threshold=float(data["threshold"]))
+
+
+def image_features(model: Any, pixels: Any) -> dict[str, np.ndarray]:
+    """The final embedding and, for a ResNet image tower, pooled early-stage activations.
+
+    Runs the tower stage by stage (no hooks: safe when other threads use the same model); the
+    embedding equals ``model.encode_image(pixels, normalize=True)``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    visual = model.visual
+    out: dict[str, np.ndarray] = {}
+    with torch.inference_mode():
+        if all(hasattr(visual, n) for n in (*TRUNK_LAYERS, "layer4", "stem", "attnpool")):
+            x = visual.stem(pixels)
+            for name in (*TRUNK_LAYERS, "layer4"):
+                x = getattr(visual, name)(x)
+                if name in TRUNK_LAYERS:
+                    flat = x.flatten(2)
+                    out[name] = torch.cat([flat.mean(2), flat.std(2)], 1).float().numpy()
+            embedding = F.normalize(visual.attnpool(x), dim=-1)
+        else:
+            embedding = model.encode_image(pixels, normalize=True)
+    out["embedding"] = embedding.float().numpy()
+    return out
+
+
+def encoder_features(
+    encoder: Any, images: Sequence[Image.Image], batch_size: int = 64
+) -> dict[str, np.ndarray]:
+    """``image_features`` through the encoder's own preprocessing (the production path)."""
+    import torch
+
+    chunks: list[dict[str, np.ndarray]] = []
+    for start in range(0, len(images), batch_size):
+        batch = [encoder.preprocess(image.convert("RGB")) for image in images[start : start + batch_size]]
+        chunks.append(image_features(encoder.model, torch.stack(batch).to(encoder.device)))
+    if not chunks:
+        return {}
+    return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
 
 
 def score_findings(score: CxrScore) -> list[ImageFinding]:
@@ -208,7 +279,8 @@ def score_findings(score: CxrScore) -> list[ImageFinding]:
 def out_of_scope_message(score: CxrScore) -> str:
     return (
         "the image does not look like a pediatric frontal chest X-ray, the only kind of image "
-        f"medkg-cxr was trained on (distance {score.scope_distance:.1f} > {score.scope_threshold:.1f}); "
+        f"medkg-cxr was trained on (out-of-scope score {score.scope_distance:.1f} > "
+        f"{score.scope_threshold:.1f}); "
         "it was not scored"
     )
 
@@ -216,24 +288,32 @@ def out_of_scope_message(score: CxrScore) -> str:
 class CxrScorer:
     """Scores images with the medkg-cxr head over any encoder that carries its spec."""
 
-    def __init__(self, encoder: ImageEncoder, spec: Mapping[str, Any]) -> None:
+    def __init__(self, encoder: ImageEncoder, spec: Mapping[str, Any], scope: ScopeModel) -> None:
         self.encoder = encoder
         self.spec = spec
         self.logit_scale = float(spec["logit_scale"])
         self.head = CxrHead.from_encoder(encoder, spec["captions"])
-        self.scope = ScopeModel.from_dict(spec["scope"])
+        self.scope = scope
 
     @classmethod
     def for_encoder(cls, encoder: ImageEncoder) -> CxrScorer | None:
         """The scorer when ``encoder`` was loaded from a directory with ``medkg_cxr.json``."""
         source = getattr(encoder, "source_dir", None)
-        spec_path = Path(source) / SPEC_NAME if source else None
-        if spec_path is None or not spec_path.is_file():
+        if (
+            source is None
+            or not (Path(source) / SPEC_NAME).is_file()
+            or not (Path(source) / SCOPE_FILE).is_file()
+        ):
             return None
-        return cls(encoder, json.loads(spec_path.read_text(encoding="utf-8")))
+        spec = json.loads((Path(source) / SPEC_NAME).read_text(encoding="utf-8"))
+        return cls(encoder, spec, ScopeModel.load(Path(source) / SCOPE_FILE))
 
-    def score_embeddings(self, embeddings: np.ndarray) -> list[CxrScore]:
-        dist = self.scope.distances(embeddings.astype(np.float64))
+    def features(self, images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
+        return encoder_features(self.encoder, images)
+
+    def score_features(self, features: Mapping[str, np.ndarray]) -> list[CxrScore]:
+        embeddings = features["embedding"]
+        dist = self.scope.scores(features)
         probs = self.head.score_embeddings(embeddings, logit_scale=self.logit_scale)
         out = []
         for i, d in enumerate(dist):
@@ -257,7 +337,7 @@ class CxrScorer:
         return out
 
     def score(self, images: Sequence[Image.Image]) -> list[CxrScore]:
-        return self.score_embeddings(self.encoder.encode_images(list(images)))
+        return self.score_features(self.features(images))
 
     def raw_probabilities(self, embeddings: np.ndarray) -> dict[str, np.ndarray]:
         """Probabilities for every image, ignoring scope (evaluation only)."""

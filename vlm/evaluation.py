@@ -37,12 +37,13 @@ def load_images(paths: Sequence[Path]) -> tuple[list[Image.Image], list[int]]:
 
 def score_images(encoder: ImageEncoder, images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
     """Probabilities for every image (scope ignored) and, for medkg-cxr, the scope flags."""
-    embeddings = encoder.encode_images(list(images))
     scorer = cxr_scorer_for(encoder)
     if scorer is not None:
-        probs = scorer.raw_probabilities(embeddings)
-        probs["out_of_scope"] = scorer.scope.flags(embeddings.astype(np.float64))
+        features = scorer.features(list(images))
+        probs = scorer.raw_probabilities(features["embedding"])
+        probs["out_of_scope"] = scorer.scope.flags(features)
         return probs
+    embeddings = encoder.encode_images(list(images))
     from vlm.training import CAPTIONS
 
     scale = float(getattr(encoder, "logit_scale", 100.0))
@@ -92,4 +93,4 @@ def out_of_scope_flags(encoder: ImageEncoder, images: Sequence[Image.Image]) -> 
     scorer = cxr_scorer_for(encoder)
     if scorer is None:
         return None
-    return scorer.scope.flags(encoder.encode_images(list(images)).astype(np.float64))
+    return scorer.scope.flags(scorer.features(list(images)))

@@ -264,25 +264,20 @@ def train(config: TrainConfig) -> TrainResult:
         log.info("%s (%.0f s)", message, time.perf_counter() - started)
 
     model.eval()
-    from vlm.cxr import CxrHead, ScopeModel, evaluate_scores
+    from vlm.cxr import CxrHead, evaluate_scores
 
     head = CxrHead.from_model(model, tokenize, CAPTIONS)
-    train_emb = embed_pixels(model, train_px, mean, std)
-    val_emb = (
-        embed_pixels(model, val_px, mean, std)
-        if len(val_set)
-        else np.zeros((0, train_emb.shape[1]), np.float32)
-    )
-    scope = ScopeModel.fit(train_emb, [s.label for s in train_set], val_emb, max_flag_rate=0.03)
     metrics: dict[str, Any] = {}
     if len(val_set):
-        scores = head.score_embeddings(
-            val_emb, logit_scale=float(model.logit_scale.exp().clamp(max=100).item())
+        val_emb = embed_pixels(model, val_px, mean, std)
+        scale = float(model.logit_scale.exp().clamp(max=100).item())
+        metrics = evaluate_scores(
+            head.score_embeddings(val_emb, logit_scale=scale), [s.label for s in val_set]
         )
-        metrics = evaluate_scores(scores, [s.label for s in val_set], seed=config.seed)
-        metrics["out_of_scope_rate"] = float(np.mean(scope.flags(val_emb))) if len(val_emb) else 0.0
     seconds = time.perf_counter() - started
-    save_model(config, model, mean, std, head, scope, metrics, seconds, len(train_set), len(val_set))
+    save_model(config, model, mean, std, metrics, seconds, len(train_set), len(val_set))
+    metrics["out_of_scope_rate"] = fit_scope(config.out, train_set, val_set)
+    seconds = time.perf_counter() - started
     return TrainResult(
         out=config.out,
         seconds=seconds,
@@ -304,13 +299,40 @@ def embed_pixels(model: Any, pixels: np.ndarray, mean: float, std: float, batch:
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 0), np.float32)
 
 
+def fit_scope(model_dir: Path, train_set: Sequence[Sample], val_set: Sequence[Sample]) -> float:
+    """Fit the out-of-scope model of a saved model directory; the validation share it flags.
+
+    Features come through the production path (file -> ``load_image`` -> the encoder's own
+    preprocessing), so the threshold holds for what users upload.
+    """
+    from vlm.cxr import SCOPE_FILE, SPEC_NAME, ScopeModel, encoder_features
+    from vlm.encoder import create_encoder
+    from vlm.evaluation import load_images
+
+    encoder = create_encoder(str(model_dir))
+    train_features = encoder_features(encoder, load_images([s.path for s in train_set])[0])
+    val_features = encoder_features(encoder, load_images([s.path for s in val_set])[0]) if val_set else {}
+    scope = ScopeModel.fit(train_features, val_features or train_features, max_flag_rate=0.03)
+    scope.save(model_dir / SCOPE_FILE)
+    rate = float(np.mean(scope.flags(val_features))) if val_features else 0.0
+    spec_path = model_dir / SPEC_NAME
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    spec["scope"] = {
+        "kind": "max of rescaled Mahalanobis distances: pooled ResNet stages 1-3 and the embedding",
+        "file": SCOPE_FILE,
+        "threshold": scope.threshold,
+        "validation_flagged": rate,
+    }
+    spec.setdefault("validation", {})["out_of_scope_rate"] = rate
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return rate
+
+
 def save_model(
     config: TrainConfig,
     model: Any,
     mean: float,
     std: float,
-    head: Any,
-    scope: Any,
     metrics: dict[str, Any],
     seconds: float,
     n_train: int,
@@ -344,12 +366,12 @@ def save_model(
         "classes": list(CLASSES),
         "captions": {k: list(v) for k, v in CAPTIONS.items()},
         "logit_scale": float(model.logit_scale.exp().clamp(max=100).item()),
-        "scope": scope.to_dict(),
         "training": {
             "seed": config.seed,
             "epochs": config.epochs,
             "batch_size": config.batch_size,
             "lr": config.lr,
+            "subtype_weight": config.subtype_weight,
             "image_size": config.image_size,
             "val_fraction": config.val_fraction,
             "train_images": n_train,

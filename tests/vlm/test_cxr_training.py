@@ -98,7 +98,9 @@ def test_training_end_to_end_on_fixture_images(tmp_path: Path) -> None:
     spec_a = json.loads((tmp_path / "a" / "medkg_cxr.json").read_text())
     spec_b = json.loads((tmp_path / "b" / "medkg_cxr.json").read_text())
     assert spec_a["logit_scale"] == spec_b["logit_scale"]
-    assert spec_a["scope"]["means"] == spec_b["scope"]["means"]
+    assert spec_a["scope"]["threshold"] == spec_b["scope"]["threshold"]
+    weights = "open_clip_model.safetensors"
+    assert (tmp_path / "a" / weights).read_bytes() == (tmp_path / "b" / weights).read_bytes()
 
 
 def test_metrics_auroc_and_ece() -> None:

@@ -23,6 +23,10 @@ def train_command(
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and augmentation."),
     epochs: int = typer.Option(7, "--epochs", min=1),
     batch_size: int = typer.Option(64, "--batch-size", min=2),
+    image_size: int = typer.Option(96, "--image-size", min=32, help="Training/inference resolution (px)."),
+    subtype_weight: float = typer.Option(
+        1.0, "--subtype-weight", min=0.0, help="Weight of the extra bacterial-vs-viral loss (0: off)."
+    ),
     threads: int = typer.Option(
         1,
         "--threads",
@@ -45,6 +49,8 @@ def train_command(
         seed=seed,
         epochs=epochs,
         batch_size=batch_size,
+        image_size=image_size,
+        subtype_weight=subtype_weight,
         threads=threads,
         limit=limit,
         cache_dir=cache_dir or out.parent / ".cache",
@@ -56,6 +62,22 @@ def train_command(
         f"{result.seconds:.0f} s (load average {load:.1f}); model in {result.out}"
     )
     typer.echo(json.dumps(result.metrics, indent=2))
+
+
+@vision_app.command("fit-scope")
+def fit_scope_command(
+    model: Path = typer.Option(..., "--model", help="A model directory written by `medkg vision train`."),
+    data: Path = typer.Option(..., "--data", help="The training data folder (NORMAL/, PNEUMONIA/)."),
+    seed: int = typer.Option(0, "--seed", help="The seed the model was trained with (same split)."),
+    val_fraction: float = typer.Option(0.15, "--val-fraction"),
+) -> None:
+    """Re-fit the out-of-scope detector of a trained model (training does this at its end)."""
+    from vlm.cxr_data import scan, split_by_patient
+    from vlm.training import fit_scope
+
+    train_set, val_set = split_by_patient(scan(data), fraction=val_fraction, seed=seed)
+    rate = fit_scope(model, train_set, val_set)
+    typer.echo(f"scope model written to {model}; validation images flagged: {rate:.1%}")
 
 
 @vision_app.command("eval")
