@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kg import LoadReport, Neo4jGraphStore
     from kg.store import GraphStore
     from retrieval.base import Retriever
+    from retrieval.progress import IndexProgress
 
 log = logging.getLogger(__name__)
 
@@ -242,10 +243,27 @@ def _load_retriever(settings: Settings, echo: Echo) -> tuple[Retriever | None, s
     what = "retrieval index built" if not app_index_exists(settings) else "retrieval index loaded"
     try:
         with _step(echo, what):
-            return open_app_index(settings), None
+            return open_app_index(settings, on_progress=_ProgressEcho(echo)), None
     except Exception as exc:  # evidence passages are optional; consultations still work
         log.warning("retrieval index unavailable: %s", exc)
         return None, f"retrieval index could not be built or loaded: {exc}"
+
+
+class _ProgressEcho:
+    """Index build progress for the terminal: a line per stage and per tenth of the chunks."""
+
+    def __init__(self, echo: Echo) -> None:
+        self.echo = echo
+        self._last: tuple[str, int] | None = None
+
+    def __call__(self, progress: IndexProgress) -> None:
+        if progress.stage in ("prepare", "ready"):
+            return
+        tenth = int(10 * progress.fraction) if progress.stage in ("vectors", "embed") else 0
+        if (progress.stage, tenth) == self._last:
+            return
+        self._last = (progress.stage, tenth)
+        self.echo(f"  retrieval index: {progress.line()}")
 
 
 def _retriever_in_background(app: App, echo: Echo) -> None:

@@ -12,6 +12,9 @@ from ui.commands import agent, doctor, eval, index, kg, llm, serve, vision
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Model loading draws progress bars and notices on the terminal; medkg prints its own lines.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 app = typer.Typer(
     name="medkg",
@@ -23,13 +26,15 @@ app = typer.Typer(
 
 @app.callback()
 def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+    # Libraries (faiss, open_clip, sentence-transformers, httpx) log their loading at INFO; a
+    # command prints a few human lines of its own, so only warnings from them reach the
+    # terminal. The evaluations' progress (eval.*) stays at INFO; --verbose shows everything.
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # One INFO line per HTTP request would interleave with command output.
-    for name in ("httpx", "httpx2"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    if not verbose:
+        logging.getLogger("eval").setLevel(logging.INFO)
 
 
 for module in (llm, doctor, kg, index, eval, serve, agent, vision):

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import httpx
+from pydantic import BaseModel
 
 from assistant.settings import Settings
 from ui.services import ComponentHealth, HealthProbe
@@ -49,13 +50,21 @@ def graph_probe(store: Any) -> HealthProbe:
     return probe
 
 
-def retriever_probe(retriever: Callable[[], Any], disabled_reason: Callable[[], str | None]) -> HealthProbe:
+def retriever_probe(
+    retriever: Callable[[], Any],
+    disabled_reason: Callable[[], str | None],
+    progress: Callable[[], BaseModel | None] = lambda: None,
+) -> HealthProbe:
+    """``progress``: the index build's latest snapshot (done / total / ETA), shown while building."""
+
     def probe() -> ComponentHealth:
         current = retriever()
         if current is None:
+            building = progress()
             return ComponentHealth(
                 status="disabled",
                 reason=disabled_reason() or "no retrieval index loaded; answers cite no passages",
+                detail={"build": building.model_dump(mode="json")} if building is not None else {},
             )
         return ComponentHealth(status="ok", reason=f"{type(current).__name__} loaded")
 

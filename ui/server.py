@@ -11,6 +11,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from fastapi import FastAPI
 
 from assistant.app import App
+from assistant.indexing import index_progress
 from assistant.settings import Settings
 from ui.api.access_log import AccessLogMiddleware
 from ui.api.limits import BodySizeLimitMiddleware
@@ -84,7 +85,7 @@ def _probes(settings: Settings, assembled: App | None) -> dict[str, HealthProbe]
         "graph": graph_probe(assembled.graph),
         # Read at each probe: a background index build attaches the retriever later.
         "retriever": retriever_probe(
-            lambda: assembled.retriever, lambda: assembled.disabled.get("retriever")
+            lambda: assembled.retriever, lambda: assembled.disabled.get("retriever"), index_progress
         ),
         "vision": vision_probe(image_encoder_of(assembled), assembled.disabled.get("vision")),
     }
