@@ -3,16 +3,76 @@
 Run as ``python -m kg.server --root DIR --http-port P --bolt-port Q``. It must not share a
 process with the Bolt driver (in-process it hangs and crashes on stop), so the assistant's
 supervisor starts this module as a child and waits for the ready file it writes.
+
+It exits when the process that started it is gone (a watchdog on its parent pid, besides the
+supervisor's parent-death signal), and before opening the database it removes ArcadeDB lock
+files that no live process holds: a crashed server must never make the next start fail with
+"Database 'graph' is locked by another process".
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
+
+LOCK_FILE = "database.lck"
+
+
+class DatabaseLockedError(RuntimeError):
+    """A live process holds the database lock (another server on the same data dir)."""
+
+
+def clear_stale_locks(databases: Path) -> list[Path]:
+    """Remove the ArcadeDB lock files under ``databases`` that no live process holds.
+
+    ArcadeDB locks ``database.lck`` with a POSIX record lock (Java's FileChannel.tryLock is
+    fcntl on Linux), which the kernel releases when its process dies; a lock we can take
+    ourselves is therefore stale. One we cannot take belongs to a running server: refused.
+    """
+    removed = []
+    for lock_file in sorted(databases.rglob(LOCK_FILE)) if databases.exists() else []:
+        try:
+            fd = os.open(lock_file, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                raise DatabaseLockedError(
+                    f"{lock_file.parent.name}: the database is open in another live process; "
+                    "stop the other medkg (or its `python -m kg.server`) first"
+                ) from exc
+            lock_file.unlink(missing_ok=True)
+            removed.append(lock_file)
+        finally:
+            os.close(fd)  # also releases our probe lock
+    return removed
+
+
+def watch_parent(stop: threading.Event, *, poll_s: float = 0.5, grace_s: float = 15.0) -> None:
+    """Stop (``stop.set()``) when the parent process is gone; hard exit if that hangs."""
+    # The supervisor names itself: a parent that died before this line ran is still noticed.
+    parent = int(os.environ.get("MEDKG_PARENT_PID") or os.getppid())
+    if parent <= 1:  # started by init or detached on purpose: nobody to follow
+        return
+
+    def run() -> None:
+        while not stop.wait(poll_s):
+            if os.getppid() != parent:
+                print(f"medkg graph server: parent {parent} is gone; stopping", flush=True)
+                stop.set()
+                time.sleep(grace_s)
+                os._exit(1)
+
+    threading.Thread(target=run, name="medkg-parent-watchdog", daemon=True).start()
 
 
 def server_argv(
@@ -52,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     args.root.mkdir(parents=True, exist_ok=True)
     os.chdir(args.root)  # ArcadeDB writes ./log/ in the working directory
     args.ready_file.unlink(missing_ok=True)
+    stop = threading.Event()
+    watch_parent(stop)
+    try:
+        for stale in clear_stale_locks(args.root / "databases"):
+            print(f"medkg graph server: removed a stale lock {stale}", flush=True)
+    except DatabaseLockedError as exc:
+        print(f"medkg graph server: {exc}", file=sys.stderr, flush=True)
+        return 3
 
     from arcadedb_embedded import ArcadeDBServer
 
@@ -67,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         },
         jvm_kwargs={"heap_size": args.heap},
     )
-    stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.start()
@@ -80,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         stop.wait()
     finally:
         args.ready_file.unlink(missing_ok=True)
-        server.stop()
+        with contextlib.suppress(Exception):  # a half-started server still ends the process
+            server.stop()
     return 0
 
 

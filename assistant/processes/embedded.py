@@ -1,4 +1,9 @@
-"""Starts the embedded services the settings ask for and hands back where they listen."""
+"""Starts the embedded services the settings ask for and hands back where they listen.
+
+Each child leaves a pid file under ``<data dir>/run/`` and carries the data dir in its command
+line, so that a start finds (and clears) a child that a crashed medkg left behind on the same
+data dir, and never touches another data dir's servers.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +21,17 @@ def _http_ok(url: str) -> bool:
         return bool(response.status == 200)
 
 
+def run_dir(settings: Settings) -> Path:
+    """Where the pid files of the embedded servers live."""
+    return settings.data_dir / "run"
+
+
 def embedded_llm_service(settings: Settings, port: int | None = None) -> ManagedService:
     port = port or free_port()
     model = settings.llm.gguf_path or embedded_llm.default_gguf_path()
     if not Path(model).is_file():
         raise ServiceError(f"LLM model file not found: {model}")
+    owner = str(settings.data_dir.resolve())
     return ManagedService(
         "embedded LLM (llama.cpp)",
         embedded_llm.server_argv(
@@ -30,11 +41,15 @@ def embedded_llm_service(settings: Settings, port: int | None = None) -> Managed
             threads=settings.llm.threads,
             context_length=settings.llm.context_length,
             parallel=settings.llm.parallel_slots,
+            owner=owner,
         ),
         ready=lambda: _http_ok(f"http://127.0.0.1:{port}/health"),
         log_path=settings.logs_dir / "llm.log",
         ports=[port],
         start_timeout_s=settings.llm.start_timeout_s,
+        key="llm",
+        pid_file=run_dir(settings) / "llm.pid",
+        owner_marker=["assistant.processes.embedded_llm", "--owner", owner],
     )
 
 
@@ -50,7 +65,11 @@ def embedded_graph_service(
     http_port = http_port or free_port()
     root = settings.graph_dir
     ready_file = root / "ready"
-    ready_file.unlink(missing_ok=True)
+
+    def prepare() -> None:
+        # A killed server cannot remove its ready file: the new one must not look ready at once.
+        ready_file.unlink(missing_ok=True)
+
     return ManagedService(
         "embedded graph (ArcadeDB Bolt)",
         graph_server.server_argv(
@@ -67,6 +86,10 @@ def embedded_graph_service(
         ports=[bolt_port, http_port],
         env={"MEDKG_GRAPH_SERVER_PASSWORD": settings.graph.password.get_secret_value()},
         start_timeout_s=settings.graph.start_timeout_s,
+        key="graph",
+        pid_file=run_dir(settings) / "graph.pid",
+        owner_marker=["kg.server", "--root", str(root)],
+        prepare=prepare,
     )
 
 
