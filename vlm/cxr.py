@@ -257,6 +257,64 @@ def encoder_features(
     return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
 
 
+HEADS_FILE = "medkg_heads.npz"
+SUBTYPE_FEATURES = ("embedding", *TRUNK_LAYERS)
+
+
+@dataclass
+class SubtypeHead:
+    """Supervised bacterial-vs-viral head: L2 logistic regression on frozen image features.
+
+    Why: the caption head separates normal from pneumonia well but the bacterial/viral pattern
+    poorly; a linear probe on the pooled ResNet stages + embedding does better (model card).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    coef: np.ndarray
+    bias: float
+
+    @staticmethod
+    def stack(features: Mapping[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([features[name] for name in SUBTYPE_FEATURES], axis=1).astype(np.float64)
+
+    @classmethod
+    def fit(
+        cls, features: Mapping[str, np.ndarray], bacterial: np.ndarray, *, l2: float = 0.0133
+    ) -> SubtypeHead:
+        import torch
+
+        x = cls.stack(features)
+        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+        xt = torch.from_numpy((x - mean) / std)
+        y = torch.from_numpy(np.asarray(bacterial, dtype=np.float64))
+        w = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS([w], max_iter=500, line_search_fn="strong_wolfe")
+
+        def closure() -> Any:
+            optimizer.zero_grad()
+            logits = xt @ w[:-1] + w[-1]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y) + l2 * (w[:-1] ** 2).sum()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        weights = w.detach().numpy()
+        return cls(mean=mean, std=std, coef=weights[:-1], bias=float(weights[-1]))
+
+    def predict(self, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        z = (self.stack(features) - self.mean) / self.std @ self.coef + self.bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, mean=self.mean, std=self.std, coef=self.coef, bias=np.array(self.bias))
+
+    @classmethod
+    def load(cls, path: Path) -> SubtypeHead:
+        with np.load(path) as data:
+            return cls(data["mean"], data["std"], data["coef"], float(data["bias"]))
+
+
 def score_findings(score: CxrScore) -> list[ImageFinding]:
     """The covered labels as ImageFindings (probabilities), or [] when out of scope."""
     if not score.in_scope or score.p_pneumonia is None or score.p_bacterial_given_pneumonia is None:
@@ -288,12 +346,19 @@ def out_of_scope_message(score: CxrScore) -> str:
 class CxrScorer:
     """Scores images with the medkg-cxr head over any encoder that carries its spec."""
 
-    def __init__(self, encoder: ImageEncoder, spec: Mapping[str, Any], scope: ScopeModel) -> None:
+    def __init__(
+        self,
+        encoder: ImageEncoder,
+        spec: Mapping[str, Any],
+        scope: ScopeModel,
+        subtype: SubtypeHead | None = None,
+    ) -> None:
         self.encoder = encoder
         self.spec = spec
         self.logit_scale = float(spec["logit_scale"])
         self.head = CxrHead.from_encoder(encoder, spec["captions"])
         self.scope = scope
+        self.subtype = subtype
 
     @classmethod
     def for_encoder(cls, encoder: ImageEncoder) -> CxrScorer | None:
@@ -306,15 +371,16 @@ class CxrScorer:
         ):
             return None
         spec = json.loads((Path(source) / SPEC_NAME).read_text(encoding="utf-8"))
-        return cls(encoder, spec, ScopeModel.load(Path(source) / SCOPE_FILE))
+        heads = Path(source) / HEADS_FILE
+        subtype = SubtypeHead.load(heads) if heads.is_file() else None
+        return cls(encoder, spec, ScopeModel.load(Path(source) / SCOPE_FILE), subtype)
 
     def features(self, images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
         return encoder_features(self.encoder, images)
 
     def score_features(self, features: Mapping[str, np.ndarray]) -> list[CxrScore]:
-        embeddings = features["embedding"]
         dist = self.scope.scores(features)
-        probs = self.head.score_embeddings(embeddings, logit_scale=self.logit_scale)
+        probs = self.raw_probabilities(features)
         out = []
         for i, d in enumerate(dist):
             ok = bool(d <= self.scope.threshold)
@@ -339,9 +405,16 @@ class CxrScorer:
     def score(self, images: Sequence[Image.Image]) -> list[CxrScore]:
         return self.score_features(self.features(images))
 
-    def raw_probabilities(self, embeddings: np.ndarray) -> dict[str, np.ndarray]:
-        """Probabilities for every image, ignoring scope (evaluation only)."""
-        return self.head.score_embeddings(embeddings, logit_scale=self.logit_scale)
+    def raw_probabilities(self, features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Probabilities for every image, ignoring scope."""
+        probs = self.head.score_embeddings(features["embedding"], logit_scale=self.logit_scale)
+        if self.subtype is not None:
+            bacterial = self.subtype.predict(features)
+            probs["p_bacterial_given_pneumonia"] = bacterial
+            probs["p_bacterial"] = probs["p_pneumonia"] * bacterial
+            probs["p_viral"] = probs["p_pneumonia"] * (1 - bacterial)
+            probs["p_normal"] = 1 - probs["p_pneumonia"]
+        return probs
 
 
 # --- metrics ---------------------------------------------------------------------------------

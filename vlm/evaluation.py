@@ -40,7 +40,7 @@ def score_images(encoder: ImageEncoder, images: Sequence[Image.Image]) -> dict[s
     scorer = cxr_scorer_for(encoder)
     if scorer is not None:
         features = scorer.features(list(images))
-        probs = scorer.raw_probabilities(features["embedding"])
+        probs = scorer.raw_probabilities(features)
         probs["out_of_scope"] = scorer.scope.flags(features)
         return probs
     embeddings = encoder.encode_images(list(images))

@@ -276,7 +276,7 @@ def train(config: TrainConfig) -> TrainResult:
         )
     seconds = time.perf_counter() - started
     save_model(config, model, mean, std, metrics, seconds, len(train_set), len(val_set))
-    metrics["out_of_scope_rate"] = fit_scope(config.out, train_set, val_set)
+    metrics["out_of_scope_rate"] = fit_heads(config.out, train_set, val_set)
     seconds = time.perf_counter() - started
     return TrainResult(
         out=config.out,
@@ -299,21 +299,30 @@ def embed_pixels(model: Any, pixels: np.ndarray, mean: float, std: float, batch:
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 0), np.float32)
 
 
-def fit_scope(model_dir: Path, train_set: Sequence[Sample], val_set: Sequence[Sample]) -> float:
-    """Fit the out-of-scope model of a saved model directory; the validation share it flags.
+def fit_heads(model_dir: Path, train_set: Sequence[Sample], val_set: Sequence[Sample]) -> float:
+    """Fit the out-of-scope detector and the bacterial-vs-viral head of a saved model directory.
 
-    Features come through the production path (file -> ``load_image`` -> the encoder's own
-    preprocessing), so the threshold holds for what users upload.
+    Both sit on frozen image features computed through the production path (file ->
+    ``load_image`` -> the encoder's own preprocessing), so they hold for what users upload.
+    Returns the share of validation images the detector refuses.
     """
-    from vlm.cxr import SCOPE_FILE, SPEC_NAME, ScopeModel, encoder_features
+    from vlm.cxr import HEADS_FILE, SCOPE_FILE, SPEC_NAME, ScopeModel, SubtypeHead, encoder_features
     from vlm.encoder import create_encoder
     from vlm.evaluation import load_images
 
     encoder = create_encoder(str(model_dir))
-    train_features = encoder_features(encoder, load_images([s.path for s in train_set])[0])
+    train_images, kept = load_images([s.path for s in train_set])
+    train_features = encoder_features(encoder, train_images)
     val_features = encoder_features(encoder, load_images([s.path for s in val_set])[0]) if val_set else {}
     scope = ScopeModel.fit(train_features, val_features or train_features, max_flag_rate=0.03)
     scope.save(model_dir / SCOPE_FILE)
+    labels = np.array([train_set[i].label for i in kept])
+    subtype = np.isin(labels, ["bacterial", "viral"])
+    if subtype.any() and len(set(labels[subtype])) == 2:
+        head = SubtypeHead.fit(
+            {k: v[subtype] for k, v in train_features.items()}, labels[subtype] == "bacterial"
+        )
+        head.save(model_dir / HEADS_FILE)
     rate = float(np.mean(scope.flags(val_features))) if val_features else 0.0
     spec_path = model_dir / SPEC_NAME
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
@@ -322,6 +331,10 @@ def fit_scope(model_dir: Path, train_set: Sequence[Sample], val_set: Sequence[Sa
         "file": SCOPE_FILE,
         "threshold": scope.threshold,
         "validation_flagged": rate,
+    }
+    spec["subtype_head"] = {
+        "kind": "L2 logistic regression (bacterial vs viral) on the embedding + pooled stages 1-3",
+        "file": HEADS_FILE,
     }
     spec.setdefault("validation", {})["out_of_scope_rate"] = rate
     spec_path.write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")

@@ -55,7 +55,7 @@ def test_separates_normal_from_pneumonia_on_fixture_images(
     # The detector refuses ~3% of real pediatric films by design (its validation threshold).
     assert sum(s.in_scope for s in scorer.score_features(features)) >= len(kermany_fixtures) - 1
     labels = np.array([label != "normal" for _, label in kermany_fixtures])
-    p = scorer.raw_probabilities(features["embedding"])["p_pneumonia"]
+    p = scorer.raw_probabilities(features)["p_pneumonia"]
     assert auroc(labels, p) >= 0.9
     assert p[labels].mean() > 0.5 > p[~labels].mean()
 

@@ -84,14 +84,15 @@ def test_training_end_to_end_on_fixture_images(tmp_path: Path) -> None:
 
     run(tmp_path / "a")
     files = {p.name for p in (tmp_path / "a").iterdir()}
-    assert {"open_clip_config.json", "open_clip_model.safetensors", "medkg_cxr.json"} <= files
+    expected = {"open_clip_config.json", "open_clip_model.safetensors", "medkg_cxr.json", "medkg_scope.npz"}
+    assert expected | {"medkg_heads.npz"} <= files
     encoder = create_encoder(str(tmp_path / "a"))
     scorer = CxrScorer.for_encoder(encoder)
     assert scorer is not None
     from PIL import Image
 
     with Image.open(next(KERMANY_FIXTURES.rglob("*.jpeg"))) as image:
-        probs = scorer.raw_probabilities(encoder.encode_images([image.convert("RGB")]))
+        probs = scorer.raw_probabilities(scorer.features([image.convert("RGB")]))
     assert 0.0 <= float(probs["p_pneumonia"][0]) <= 1.0
 
     run(tmp_path / "b")  # same seed, same weights

@@ -64,20 +64,20 @@ def train_command(
     typer.echo(json.dumps(result.metrics, indent=2))
 
 
-@vision_app.command("fit-scope")
-def fit_scope_command(
+@vision_app.command("fit-heads")
+def fit_heads_command(
     model: Path = typer.Option(..., "--model", help="A model directory written by `medkg vision train`."),
     data: Path = typer.Option(..., "--data", help="The training data folder (NORMAL/, PNEUMONIA/)."),
     seed: int = typer.Option(0, "--seed", help="The seed the model was trained with (same split)."),
     val_fraction: float = typer.Option(0.15, "--val-fraction"),
 ) -> None:
-    """Re-fit the out-of-scope detector of a trained model (training does this at its end)."""
+    """Re-fit the out-of-scope detector and the bacterial-vs-viral head (the end of `train`)."""
     from vlm.cxr_data import scan, split_by_patient
-    from vlm.training import fit_scope
+    from vlm.training import fit_heads
 
     train_set, val_set = split_by_patient(scan(data), fraction=val_fraction, seed=seed)
-    rate = fit_scope(model, train_set, val_set)
-    typer.echo(f"scope model written to {model}; validation images flagged: {rate:.1%}")
+    rate = fit_heads(model, train_set, val_set)
+    typer.echo(f"heads written to {model}; validation images refused as out of scope: {rate:.1%}")
 
 
 @vision_app.command("eval")
