@@ -14,7 +14,7 @@ from ui.services import AppServices
 from ui.web.app import ConsultationCallbacks, UserFacingError, build_blocks, parse_age
 
 # submit() returns the input box, then the turn outputs; these are the last two.
-AGE, SEX = -2, -1
+AGE, SEX, YES, NO = -4, -3, -2, -1
 
 
 @pytest.fixture
@@ -114,3 +114,22 @@ def test_one_progress_indicator_per_turn(tmp_path: Path) -> None:
         assert [ids[i] for i in dependency["show_progress_on"]] == ["chat"]
     drafts = [d for d in config["dependencies"] if ids[d["outputs"][0]] == "report-draft"]
     assert [[ids[i] for i in d["show_progress_on"]] for d in drafts] == [["report-draft"]]
+
+
+@pytest.mark.parametrize(
+    ("choices", "shown"),
+    [
+        (["Yes", "No", "Don't know"], True),
+        (["flank", "groin", "Don't know"], False),
+        (["0", "1", "Don't know"], False),
+    ],
+)
+def test_yes_no_buttons_only_for_a_yes_or_no_question(choices: list[str], shown: bool) -> None:
+    from assistant.contracts import FollowUp, TurnResult
+    from ui.web.app import _turn_outputs
+
+    follow_up = FollowUp(finding_id="E_55", text="Where is the pain?", graph_text="Where?", choices=choices)
+    result = TurnResult(session_id="s", status="asking", message="", follow_up=follow_up, disclaimer="")
+    outputs = _turn_outputs([], "s", result)
+    assert outputs[YES] == outputs[NO] == {"__type__": "update", "visible": shown}
+    assert _turn_outputs([], None, None)[YES] == {"__type__": "update", "visible": False}

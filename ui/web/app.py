@@ -104,6 +104,9 @@ def _turn_outputs(
     history: History, session_id: str | None, result: TurnResult | None, *, reset: bool = False
 ) -> tuple[Any, ...]:
     follow_up = result.follow_up if result else None
+    # Yes / No only fit a yes-or-no question; a location or a 0-10 scale is answered in the
+    # chat box, and "Don't know" fits every question.
+    yes_no = follow_up is not None and follow_up.choices[:2] == list(QUICK_ANSWERS[:2])
     return (
         history,
         session_id,
@@ -114,6 +117,8 @@ def _turn_outputs(
         gr.update(visible=follow_up is not None),
         result.model_dump(mode="json") if result else None,
         *demographics_updates(result, reset=reset),
+        gr.update(visible=yes_no),
+        gr.update(visible=yes_no),
     )
 
 
@@ -393,6 +398,7 @@ def build_blocks(services: AppServices) -> gr.Blocks:
             last_result,
             age,
             sex,
+            *answer_buttons[:2],  # Yes, No
         ]
         # A turn updates many components; its one progress indicator sits on the chat (Gradio
         # would otherwise cover every output with its own bar).
