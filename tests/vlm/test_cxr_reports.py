@@ -113,3 +113,17 @@ def test_degenerate_edit_cannot_become_a_draft(
     edited = {**draft.model_dump(mode="json"), "findings": "Lung lesion: Lung lesion: nodule."}
     with pytest.raises(ValidationError, match="degenerate FINDINGS"):
         ReportDraft.model_validate(edited)
+
+
+def test_ui_refuses_a_degenerate_edit_before_export() -> None:
+    import gradio as gr
+
+    from ui.web.reports import edited_draft
+
+    class NoRevise:
+        def revise(self, *args: object, **kwargs: object) -> None:  # pragma: no cover - never reached
+            raise AssertionError("a degenerate edit must not reach the report service")
+
+    edited = "FINDINGS:\nLung lesion: Lung lesion: nodule.\n\nIMPRESSION:\nLesion.\n"
+    with pytest.raises(gr.Error, match="repeated phrase"):
+        edited_draft({}, edited, NoRevise())  # type: ignore[arg-type]

@@ -31,5 +31,15 @@ def split_sections(text: str) -> tuple[str, str]:
 
 
 def edited_draft(draft: dict[str, Any], edited: str, reports: ReportService) -> BaseModel:
+    """The edited text as a draft; degenerate text (a repeated phrase, a stray heading) is refused
+    with the reason shown to the user, so it never reaches the FHIR export."""
+    from assistant.reports import degenerate_reason
+
     findings, impression = split_sections(edited or "")
+    for name, text in (("FINDINGS", findings), ("IMPRESSION", impression)):
+        reason = degenerate_reason(text)
+        if reason:
+            import gradio as gr
+
+            raise gr.Error(f"The {name} section cannot be exported: {reason}.")
     return reports.revise(draft, findings=findings, impression=impression)
