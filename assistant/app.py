@@ -81,6 +81,8 @@ class App:
     context: AgentContext | None = None
     consultation: Consultation | None = None
     disabled: dict[str, str] = field(default_factory=dict)
+    # The embedded servers' supervisor (restarts, status() for /healthz); None: none started here.
+    services: ServiceGroup | None = None
     _index_thread: threading.Thread | None = field(default=None, repr=False)
 
     def require_graph(self) -> GraphStore:
@@ -144,10 +146,12 @@ def open_app(
             stack.callback(group.stop_all)
         if needs.handle_signals:
             group.install_signal_handlers()
-        app = App(settings=_start_servers(settings, needs, group, echo))
+        app = App(settings=_start_servers(settings, needs, group, echo), services=group)
         if needs.graph:
             app.graph = _open_graph(app.settings, echo)
             stack.callback(app.graph.close)
+            # After a restart the pool's connections point at the dead server: one ping drops them.
+            group.on_restart("graph", lambda _service: _ping_quietly(app.graph))
         if needs.llm:
             from assistant.llm import create_chat_model
 
@@ -289,8 +293,11 @@ def _agent_context(app: App) -> AgentContext:
     from assistant.agent.context import AgentContext, minilm_embedder
 
     model_name = app.settings.retrieval.embedding_model
+    from assistant.outages import TrackedChatModel
+
     context = AgentContext(
-        chat_model=app.require_chat_model(),
+        # Tracked: a turn answered without the LLM says so (TurnResult.degraded).
+        chat_model=TrackedChatModel(app.require_chat_model()),
         graph=app.require_graph(),
         retriever=app.retriever,
         retriever_disabled_reason=app.disabled.get("retriever"),
@@ -301,6 +308,16 @@ def _agent_context(app: App) -> AgentContext:
     )
     context.warm_up()
     return context
+
+
+def _ping_quietly(store: GraphStore | None) -> None:
+    for _ in range(3):  # the first ping can meet a dead pooled connection; the driver drops them
+        try:
+            if store is not None:
+                store.ping()
+            return
+        except Exception:
+            continue
 
 
 def connect_graph(settings: Settings) -> Neo4jGraphStore:

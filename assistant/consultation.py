@@ -21,6 +21,7 @@ from typing import Any, cast
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
+from assistant import outages
 from assistant.agent.context import AgentContext, AgentRun
 from assistant.agent.graph import build_agent_graph
 from assistant.agent.render import question_message
@@ -101,9 +102,10 @@ class Consultation:
             text, rejected = "", str(exc)
         values = self._image_input(image)
         values.update({"new_text": text, "age": age, "sex": sex_code})
-        with self._session_lock(session_id):
-            self._graph.invoke(values, self._config(session_id), context=self._run)
-            result = self._result(session_id)
+        with self._session_lock(session_id), outages.tracking() as degraded:
+            with outages.atomic_turn(self._saver, session_id):  # a failed start leaves no session
+                self._graph.invoke(values, self._config(session_id), context=self._run)
+            result = self._with_degraded(self._result(session_id), degraded)
         if rejected:
             result = result.model_copy(update={"message": rejected, "status": "needs_input"})
         return result
@@ -172,7 +174,7 @@ class Consultation:
             return current.model_copy(update={"message": str(exc), "status": "needs_input"})
         image_input = self._image_input(image)
         config = self._config(session_id)
-        with self._session_lock(session_id):
+        with self._session_lock(session_id), outages.tracking() as degraded:
             snapshot = self._graph.get_state(config)
             waiting = bool(snapshot.interrupts)
             if kind == "answer" and not waiting:
@@ -183,11 +185,21 @@ class Consultation:
                     resume["image_findings"] = image_input["new_image_findings"]
                 if image_input.get("image_note"):
                     resume["image_note"] = image_input["image_note"]
-                self._graph.invoke(Command(resume=resume), config, context=self._run)
+                graph_input: Any = Command(resume=resume)
             else:
                 image_input["new_text"] = cleaned
-                self._graph.invoke(image_input, config, context=self._run)
-            return self._result(session_id)
+                graph_input = image_input
+            # A run that fails (graph down mid-turn) is undone: the message can be sent again.
+            with outages.atomic_turn(self._saver, session_id):
+                self._graph.invoke(graph_input, config, context=self._run)
+            return self._with_degraded(self._result(session_id), degraded)
+
+    @staticmethod
+    def _with_degraded(result: TurnResult, degraded: list[str]) -> TurnResult:
+        if not degraded:
+            return result
+        message = outages.with_note(result.message, degraded)
+        return result.model_copy(update={"degraded": list(degraded), "message": message})
 
     def _image_input(self, image: bytes | None) -> TurnInput:
         if image is None:

@@ -49,6 +49,9 @@ class TurnResult(BaseModel):
     # patient's words ("I am a 34 year old woman"). None is unknown; 0 is under one year.
     age: int | None = None
     sex: Sex | None = None
+    # What this turn had to do without (e.g. "llm unavailable: phrasing from templates"); the
+    # message says so too. Empty when every component answered.
+    degraded: list[str] = Field(default_factory=list)
 
 
 class TranscriptEntry(BaseModel):

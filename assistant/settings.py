@@ -146,6 +146,9 @@ class ServerSettings(BaseModel):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     # Gradio uploads and exported transcripts are deleted after this many seconds.
     ui_file_ttl_s: int = 600
+    # Every /v1 and /healthz request answers within this many seconds: past it, 504 problem+json
+    # (ui/api/deadlines.py). Longer than a slow LLM turn on a busy CPU; 0 turns it off.
+    request_timeout_s: float = 120.0
 
 
 def default_data_dir() -> Path:

@@ -1,4 +1,10 @@
-"""Health probes: one per component (llm, graph, retriever, vision), each with a reason."""
+"""Health probes: one per component (llm, graph, retriever, vision), each with a reason.
+
+The embedded graph and LLM are supervised (assistant/processes/supervisor.py): while one is
+being restarted its component says so (``detail.supervisor``) and the overall status is
+``degraded`` (HTTP 200), not ``error``; only a server that is down and not coming back (no
+supervisor, or its restart budget spent) makes ``/healthz`` answer 503.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +21,56 @@ from ui.services import ComponentHealth, HealthProbe
 
 log = logging.getLogger(__name__)
 
+# What the supervisor reports for one embedded server (None: not started by this app).
+SupervisorStatus = Callable[[], Any]
+RECOVERING = ("starting", "restarting")
+
 PROBE_TIMEOUT_S = 3.0
 # Without these the assistant cannot hold a consultation; the others only narrow features.
 REQUIRED = ("llm", "graph")
 
 
-def llm_probe(settings: Settings) -> HealthProbe:
+def supervisor_status(assembled: Any, key: str) -> SupervisorStatus:
+    """Reads ``assembled.services`` (the App's ServiceGroup) at each probe."""
+
+    def status() -> Any:
+        group = getattr(assembled, "services", None)
+        return group.status().get(key) if group is not None else None
+
+    return status
+
+
+def supervised(probe: HealthProbe, status: SupervisorStatus | None) -> HealthProbe:
+    """The probe, told apart by what the supervisor knows: restarting, failed for good, or up."""
+    if status is None:
+        return probe
+
+    def checked() -> ComponentHealth:
+        current = status()
+        if current is None:
+            return probe()
+        detail = {"supervisor": current.as_dict()}
+        if current.state in RECOVERING:
+            code = current.last_exit_code
+            why = f" after exit code {code}" if code is not None else ""
+            return ComponentHealth(
+                status="error",
+                reason=f"embedded server {current.state}{why} (restarts so far: {current.restarts})",
+                detail=detail,
+            )
+        if current.state == "failed":
+            return ComponentHealth(
+                status="error",
+                reason=f"embedded server failed and is not restarted again: {current.last_error}",
+                detail=detail,
+            )
+        result = probe()
+        return result.model_copy(update={"detail": {**result.detail, **detail}})
+
+    return checked
+
+
+def llm_probe(settings: Settings, status: SupervisorStatus | None = None) -> HealthProbe:
     def probe() -> ComponentHealth:
         base = settings.llm.base_url
         if not base:
@@ -34,10 +84,10 @@ def llm_probe(settings: Settings) -> HealthProbe:
             return ComponentHealth(status="error", reason=f"LLM server answered HTTP {response.status_code}")
         return ComponentHealth(status="ok", reason="LLM server answers", detail={"model": settings.llm.model})
 
-    return probe
+    return supervised(probe, status)
 
 
-def graph_probe(store: Any) -> HealthProbe:
+def graph_probe(store: Any, status: SupervisorStatus | None = None) -> HealthProbe:
     def probe() -> ComponentHealth:
         if store is None:
             return ComponentHealth(status="error", reason="no graph store")
@@ -47,7 +97,7 @@ def graph_probe(store: Any) -> HealthProbe:
             return ComponentHealth(status="error", reason=f"graph unreachable: {exc}")
         return ComponentHealth(status="ok", reason="graph server answers")
 
-    return probe
+    return supervised(probe, status)
 
 
 def retriever_probe(
@@ -108,8 +158,15 @@ async def run_probes(probes: Mapping[str, HealthProbe]) -> dict[str, ComponentHe
     return dict(pairs)
 
 
+def recovering(health: ComponentHealth) -> bool:
+    supervisor = health.detail.get("supervisor")
+    return isinstance(supervisor, dict) and supervisor.get("state") in RECOVERING
+
+
 def overall_status(components: Mapping[str, ComponentHealth]) -> Literal["ok", "degraded", "error"]:
-    if any(components.get(name, ComponentHealth(status="unknown")).status == "error" for name in REQUIRED):
+    required = [components.get(name, ComponentHealth(status="unknown")) for name in REQUIRED]
+    # A required server being restarted is an outage that ends by itself: degraded, not error.
+    if any(c.status == "error" and not recovering(c) for c in required):
         return "error"
     if any(c.status in ("error", "unknown") for c in components.values()):
         return "degraded"

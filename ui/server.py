@@ -14,10 +14,18 @@ from assistant.app import App
 from assistant.indexing import index_progress
 from assistant.settings import Settings
 from ui.api.access_log import AccessLogMiddleware
+from ui.api.deadlines import DeadlineMiddleware
 from ui.api.limits import BodySizeLimitMiddleware
 from ui.api.problems import install_problem_handlers
 from ui.api.routes import build_router
-from ui.health import graph_probe, llm_probe, retriever_probe, static_probe, vision_probe
+from ui.health import (
+    graph_probe,
+    llm_probe,
+    retriever_probe,
+    static_probe,
+    supervisor_status,
+    vision_probe,
+)
 from ui.reporting import report_service_for
 from ui.services import AppServices, ConsultationService, HealthProbe, ReportService
 
@@ -66,6 +74,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(build_router(services))
     # Outermost first: the size limit refuses a body before anything else reads it.
+    app.add_middleware(DeadlineMiddleware, timeout_s=settings.server.request_timeout_s)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.server.max_request_bytes)
 
@@ -81,8 +90,9 @@ def _probes(settings: Settings, assembled: App | None) -> dict[str, HealthProbe]
         reason = "no assembled app behind this interface (built with an injected consultation)"
         return {name: static_probe("unknown", reason) for name in ("llm", "graph", "retriever", "vision")}
     return {
-        "llm": llm_probe(settings),
-        "graph": graph_probe(assembled.graph),
+        # The supervisor's view first: a server being restarted is "degraded", not "error".
+        "llm": llm_probe(settings, supervisor_status(assembled, "llm")),
+        "graph": graph_probe(assembled.graph, supervisor_status(assembled, "graph")),
         # Read at each probe: a background index build attaches the retriever later.
         "retriever": retriever_probe(
             lambda: assembled.retriever, lambda: assembled.disabled.get("retriever"), index_progress

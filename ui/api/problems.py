@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from assistant.outages import DependencyUnavailableError
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -116,6 +118,20 @@ async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, headers=headers)
 
 
+async def _on_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    # The graph or the LLM is down or restarting: the turn was not recorded, so the client can
+    # send the same message again after Retry-After.
+    assert isinstance(exc, DependencyUnavailableError)
+    return problem_response(
+        503,
+        exc.detail,
+        slug=f"{exc.component}-unavailable",
+        title="Service temporarily unavailable",
+        headers={"Retry-After": str(exc.retry_after_s)},
+        component=exc.component,
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The exception type and traceback go to the log; its message may quote patient text
     # (an LLM error echoing the prompt), so it is not sent to the client.
@@ -129,4 +145,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(DependencyUnavailableError, _on_unavailable)
     app.add_exception_handler(Exception, _on_unexpected)
