@@ -69,7 +69,12 @@ def no_embedding(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_index_opens_from_artifact_without_embedding(tmp_path: Path, no_embedding: None) -> None:
-    retriever = build_or_load_index(tmp_path / "index", limit=150, artifact=ARTIFACT_FILE)
+    # Documents exactly as the app indexes them (a `limit` subset may title a shared answer
+    # with another pair's focus: a different text, rightly embedded).
+    docs = medquad_documents()[::100]
+    retriever = build_or_load_index(
+        tmp_path / "index", extra_documents=docs, include_medquad=False, artifact=ARTIFACT_FILE
+    )
     assert retriever.manifest.embedded_vectors == 0
     assert retriever.manifest.reused_vectors == len(retriever) > 150
     # Queries still encode (encode_query) and the dense side finds the topic.
