@@ -21,9 +21,9 @@ def train_command(
     data: Path = typer.Option(..., "--data", help="Folder with NORMAL/ and PNEUMONIA/ sub-folders."),
     out: Path = typer.Option(..., "--out", help="Output model directory (open_clip config + weights)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and augmentation."),
-    epochs: int = typer.Option(7, "--epochs", min=1),
+    epochs: int = typer.Option(10, "--epochs", min=1),
     batch_size: int = typer.Option(64, "--batch-size", min=2),
-    image_size: int = typer.Option(96, "--image-size", min=32, help="Training/inference resolution (px)."),
+    image_size: int = typer.Option(128, "--image-size", min=32, help="Training/inference resolution (px)."),
     subtype_weight: float = typer.Option(
         1.0, "--subtype-weight", min=0.0, help="Weight of the extra bacterial-vs-viral loss (0: off)."
     ),
