@@ -65,6 +65,9 @@ def supervised(probe: HealthProbe, status: SupervisorStatus | None) -> HealthPro
                 detail=detail,
             )
         result = probe()
+        if result.status == "error" and current.restarts:
+            # Just restarted: the first query can meet a pooled connection to the dead server.
+            result = probe()
         return result.model_copy(update={"detail": {**result.detail, **detail}})
 
     return checked

@@ -339,6 +339,7 @@ class ManagedService:
         self.prepare = prepare  # before each start (e.g. remove a ready file a killed child left)
         self.restart_policy = restart or RestartPolicy()
         self.process: subprocess.Popen[bytes] | None = None
+        self.supervised = False  # set by a supervising ServiceGroup: a death means a restart
         self.state: ServiceState = "stopped"
         self.restarts = 0
         self.last_exit_code: int | None = None
@@ -354,10 +355,13 @@ class ManagedService:
 
     def status(self) -> ServiceStatus:
         proc = self.process
+        state = self.state
+        if state == "ok" and self.supervised and proc is not None and proc.poll() is not None:
+            state = "restarting"  # dead; its watcher notices within a poll and restarts it
         return ServiceStatus(
             key=self.key,
             name=self.name,
-            state=self.state,
+            state=state,
             pid=proc.pid if proc is not None and proc.poll() is None else None,
             restarts=self.restarts,
             last_exit_code=self.last_exit_code,
@@ -533,6 +537,7 @@ class ServiceGroup:
             raise
         self.services.append(service)
         if self.supervise:
+            service.supervised = True
             self._stopping.clear()
             watcher = threading.Thread(
                 target=self._watch, args=(service,), name=f"medkg-watch-{service.key}", daemon=True

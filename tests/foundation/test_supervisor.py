@@ -176,6 +176,18 @@ def test_group_restarts_a_dead_child_on_the_same_port(tmp_path: Path) -> None:
     assert not service.running and service.state == "stopped"
 
 
+def test_a_dead_child_reads_restarting_before_its_watcher_polls(tmp_path: Path) -> None:
+    service = ManagedService(
+        "sleeper", _sleeper("dead-read"), ready=lambda: True, log_path=tmp_path / "d.log", key="d"
+    )
+    with ServiceGroup(poll_s=60) as group:  # the watcher will not look for a minute
+        group.start(service)
+        assert service.process is not None
+        os.kill(service.process.pid, signal.SIGKILL)
+        service.process.wait(timeout=5)
+        assert group.status()["d"].state == "restarting"
+
+
 def test_restart_budget_ends_in_failed(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "import time; time.sleep(0.3)"]
     policy = RestartPolicy(initial_delay_s=0.05, max_delay_s=0.1, max_restarts=2, window_s=60)

@@ -82,8 +82,16 @@ def wait_until(check: Callable[[], bool], timeout_s: float, every_s: float = 0.1
 
 
 class ServedMedkg:
-    def __init__(self, data_dir: Path, *, port: int | None = None, start_timeout_s: float = 600) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        start_timeout_s: float = 600,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.extra_env = env or {}
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.start_timeout_s = start_timeout_s
@@ -98,7 +106,7 @@ class ServedMedkg:
 
     def start(self) -> float:
         """Start and wait until /healthz answers ok; the seconds it took."""
-        env = {**os.environ, **SERVE_ENV, "MEDKG_DATA_DIR": str(self.data_dir)}
+        env = {**os.environ, **SERVE_ENV, **self.extra_env, "MEDKG_DATA_DIR": str(self.data_dir)}
         env.pop("NEO4J_URI", None)
         env.pop("OPENAI_BASE_URL", None)
         medkg = Path(sys.executable).parent / "medkg"
