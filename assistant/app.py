@@ -84,6 +84,7 @@ class App:
     # The embedded servers' supervisor (restarts, status() for /healthz); None: none started here.
     services: ServiceGroup | None = None
     _index_thread: threading.Thread | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def require_graph(self) -> GraphStore:
         if self.graph is None:
@@ -106,15 +107,27 @@ class App:
         return self.consultation
 
     def set_retriever(self, retriever: Retriever | None, reason: str | None) -> None:
-        """Attach (or detach) the retriever everywhere it is read, with the reason when absent."""
-        self.retriever = retriever
-        if retriever is None and reason:
-            self.disabled["retriever"] = reason
-        else:
-            self.disabled.pop("retriever", None)
+        """Attach (or detach) the retriever everywhere it is read, with the reason when absent
+        (a background index build calls this from its thread)."""
+        with self._lock:
+            self.retriever = retriever
+            if retriever is None and reason:
+                self.disabled["retriever"] = reason
+            else:
+                self.disabled.pop("retriever", None)
+            self._sync_retriever()
+
+    def attach_context(self, context: AgentContext) -> None:
+        """The agent context, given the retriever as it is now (a build may have finished
+        while the context warmed up)."""
+        with self._lock:
+            self.context = context
+            self._sync_retriever()
+
+    def _sync_retriever(self) -> None:
         if self.context is not None:
-            self.context.retriever = retriever
-            self.context.retriever_disabled_reason = None if retriever is not None else reason
+            self.context.retriever = self.retriever
+            self.context.retriever_disabled_reason = self.disabled.get("retriever")
 
     def wait_for_index(self, timeout_s: float | None = None) -> bool:
         """True once no background index build is running."""
@@ -163,6 +176,8 @@ def open_app(
             app.set_retriever(*_load_retriever(app.settings, echo))
         elif needs.retriever == "none":
             app.disabled["retriever"] = "not needed by this command"
+        else:  # the build (its graph descriptions read) overlaps the rest of the start-up
+            _retriever_in_background(app, echo)
         if needs.images:
             from assistant.imaging import load_image_analyzer
 
@@ -171,9 +186,7 @@ def open_app(
                 app.disabled["vision"] = reason
                 echo(f"  image analysis disabled: {reason}")
         if app.graph is not None and app.chat_model is not None:
-            app.context = _agent_context(app)
-        if needs.retriever == "background":
-            _retriever_in_background(app, echo)
+            app.attach_context(_agent_context(app))
         if needs.consultation:
             from assistant.consultation import Consultation
 

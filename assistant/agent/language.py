@@ -118,9 +118,10 @@ def phrase_question(
     graph_text: str,
     *,
     banned: DiseaseNameIndex | None = None,
-    max_tokens: int = 60,
+    max_tokens: int = 40,
 ) -> str | None:
-    """The LLM's rephrasing, or None when it failed validation (the caller keeps the graph text)."""
+    """The LLM's rephrasing, or None when it failed validation (the caller keeps the graph text).
+    One question is 15-35 tokens; the cap only cuts a runaway generation, the turn's slowest part."""
     prompt = load_prompt("agent_question").render(question=graph_text, finding=finding.name)
     try:
         response = chat_model.chat(
