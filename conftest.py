@@ -18,4 +18,5 @@ pytest_plugins = [
     "tests.fixtures.ddx",
     "tests.fixtures.agent",
     "tests.fixtures.ui",
+    "tests.fixtures.postgres",
 ]

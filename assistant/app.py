@@ -189,9 +189,13 @@ def open_app(
             app.attach_context(_agent_context(app))
         if needs.consultation:
             from assistant.consultation import Consultation
+            from assistant.sessions import open_sessions
 
+            # SQLite file or the Postgres database every replica shares (settings.sessions.url).
+            sessions = open_sessions(app.settings, path=needs.sessions_path)
+            stack.callback(sessions.close)
             consultation = Consultation(
-                app.require_context(), app.settings, sessions_path=needs.sessions_path
+                app.require_context(), app.settings, sessions_path=needs.sessions_path, sessions=sessions
             )
             app.consultation = consultation
             stack.callback(consultation.close)

@@ -1,24 +1,24 @@
 """The consultation facade used by the CLI, the UI, the API and the evaluation.
 
-One LangGraph run per turn on a thread whose id is the session id; the SQLite checkpointer at
-``settings.sessions_path`` keeps every step, so a new process (new ``AgentContext`` and
-``Consultation`` on the same file) continues a session where the old one stopped.
-Safe to call from several threads: the checkpointer serialises its SQLite access, and turns of
-one session are serialised by a per-session lock (the only one: interfaces add none).
+One LangGraph run per turn on a thread whose id is the session id; the checkpointer of the
+injected ``SessionStore`` (assistant/sessions.py: SQLite at ``settings.sessions_path`` by default,
+or Postgres shared by replicas) keeps every step, so a new process continues a session where the
+old one stopped. Safe to call from several threads: turns of one session are serialised by a
+per-session lock in this process (the fast path; interfaces add none) and, across processes, by
+the store's lock (a Postgres advisory lock; nothing for SQLite, which one process owns).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import sqlite3
 import threading
 import uuid
 import weakref
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from assistant import outages
@@ -43,8 +43,8 @@ from assistant.contracts import (
     TranscriptEntry,
     TurnResult,
 )
-from assistant.private_files import private_dir, private_file
 from assistant.safety import DISCLAIMER, InputRejectedError, clean_message
+from assistant.sessions import SessionStore, open_sessions
 from assistant.settings import Settings
 from kg.models import Sex
 
@@ -59,22 +59,17 @@ class Consultation:
         *,
         options: AgentOptions | None = None,
         sessions_path: str | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         self.agent = agent
         self.settings = settings
         self.options = options or AgentOptions.from_settings(settings)
         self._run = AgentRun(agent=agent, options=self.options)
-        path = sessions_path or str(settings.sessions_path)
-        if path != ":memory:":
-            # Patient data: the data dir owner-only (0700), the database and its WAL 0600.
-            private_dir(settings.data_dir)
-            private_file(Path(path))
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30.0)
-        if path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._saver = SqliteSaver(self._conn)
-        self._saver.setup()
+        # Injected by open_app (which closes it); direct callers get the settings' store (or
+        # sessions_path's SQLite file), owned and closed by this object.
+        self._owns_sessions = sessions is None
+        self.sessions = sessions or open_sessions(settings, path=sessions_path)
+        self._saver = self.sessions.checkpointer
         self._graph = build_agent_graph().compile(checkpointer=self._saver)
         # A session's lock lives while a turn holds it, then goes: the table cannot grow with
         # every session id ever seen.
@@ -156,7 +151,8 @@ class Consultation:
         return self._saver.get_tuple(self._config(session_id)) is not None
 
     def close(self) -> None:
-        self._conn.close()
+        if self._owns_sessions:
+            self.sessions.close()
 
     def __enter__(self) -> Consultation:
         return self
@@ -223,12 +219,16 @@ class Consultation:
     def _config(self, session_id: str) -> Any:
         return {"configurable": {"thread_id": session_id}}
 
-    def _session_lock(self, session_id: str) -> threading.Lock:
+    @contextlib.contextmanager
+    def _session_lock(self, session_id: str) -> Iterator[None]:
         with self._locks_guard:
             lock = self._locks.get(session_id)
             if lock is None:
                 lock = self._locks[session_id] = threading.Lock()
-            return lock
+        # This process's threads queue on the in-process lock (no connection held while they
+        # wait); then the store's lock keeps other replicas out for the whole turn.
+        with lock, self.sessions.lock(session_id):
+            yield
 
     def _require(self, session_id: str) -> None:
         if not isinstance(session_id, str) or not session_id or not self.exists(session_id):

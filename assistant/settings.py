@@ -151,6 +151,22 @@ class ServerSettings(BaseModel):
     request_timeout_s: float = 120.0
 
 
+class SessionSettings(BaseModel):
+    """Where consultations are checkpointed (assistant/sessions.py)."""
+
+    # None: the embedded SQLite file (``Settings.sessions_path``), one process only.
+    # ``postgresql://user:password@host:5432/db``: LangGraph's Postgres checkpointer, shared by
+    # every replica, with a per-consultation advisory lock across them (docs/deploy.md).
+    url: SecretStr | None = None
+    pool_min_size: int = Field(default=1, ge=0)
+    # Per pool (checkpoints; locks held for a turn): more concurrent turns wait for a connection.
+    pool_max_size: int = Field(default=20, ge=1)
+    connect_timeout_s: float = 10.0
+    # How long a turn waits for another replica's turn on the same consultation before it
+    # gives up with SessionBusyError (HTTP 409): longer than a slow LLM turn.
+    lock_timeout_s: float = 120.0
+
+
 def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "medkg"
 
@@ -170,6 +186,7 @@ class Settings(BaseSettings):
     vision: VisionSettings = Field(default_factory=VisionSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
     # Benchmark files for `medkg eval qa` when --data is not given (MEDKG_BENCHMARKS), and a
     # folder of optional development data (MEDKG_SHARED_DATA: benchmarks/, images/, kg/).
     benchmarks: Path | None = None

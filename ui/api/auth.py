@@ -14,12 +14,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
 from assistant.private_files import private_file
+from assistant.settings import Settings
 from ui.api.limits import RateLimits, client_address, too_many_requests
 from ui.api.problems import Problem
 
@@ -204,3 +206,43 @@ class SessionOwners:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+class PostgresSessionOwners(SessionOwners):
+    """The same records in the sessions' Postgres database (``medkg_session_owners``, created by
+    assistant.sessions.PostgresSessions), so that every replica knows every consultation's owner."""
+
+    def __init__(self, pool: Any) -> None:
+        self.path = "postgres"
+        self._conn = None
+        self._lock = threading.Lock()
+        self._pool = pool  # the store's psycopg ConnectionPool; the store closes it
+
+    def claim(self, session_id: str, owner: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO medkg_session_owners (session_id, owner) VALUES (%s, %s)"
+                " ON CONFLICT (session_id) DO NOTHING",
+                (session_id, owner),
+            )
+
+    def owner(self, session_id: str) -> str | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT owner FROM medkg_session_owners WHERE session_id = %s", (session_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return str(row["owner"] if isinstance(row, dict) else row[0])
+
+    def close(self) -> None:
+        """Nothing of its own to close: the pool belongs to the session store."""
+
+
+def session_owners(settings: Settings, consultation: object) -> SessionOwners:
+    """Owner records where the consultations are: the Postgres database the consultation's
+    session store shares with other replicas, else the SQLite file next to the sessions."""
+    store = getattr(consultation, "sessions", None)
+    if getattr(store, "kind", None) == "postgres":
+        return PostgresSessionOwners(store.pool)  # type: ignore[union-attr]
+    return SessionOwners(settings.sessions_path)

@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from assistant.contracts import ConsultationState, NoPendingQuestionError, SessionNotFoundError, TurnResult
+from assistant.sessions import SessionBusyError
 from assistant.settings import VisionSettings
-from ui.api.auth import SessionOwners, api_guard, owner_of
+from ui.api.auth import api_guard, owner_of, session_owners
 from ui.api.images import SUPPORTED, ImageTooLargeError, check_decoded_size, sniff_image_kind
 from ui.api.limits import RateLimits, add_login_throttle
 from ui.api.models import (
@@ -108,13 +109,21 @@ def _run_turn(services: AppServices, session_id: str, body: MessageCreate) -> Tu
         ) from exc
     except SessionNotFoundError as exc:
         raise _unknown(session_id) from exc
+    except SessionBusyError as exc:
+        raise Problem(
+            409,
+            "Another request is still being answered for this consultation; send again shortly.",
+            slug="consultation-busy",
+            headers={"Retry-After": "5"},
+        ) from exc
 
 
 def build_router(services: AppServices) -> APIRouter:
     keys = [key for key in services.settings.server.api_keys if key.get_secret_value()]
     # Only an API that checks keys declares security schemes in its OpenAPI (api_guard's choice).
     limits = RateLimits(services.settings.server.rate_limits)
-    owners = SessionOwners(services.settings.sessions_path)
+    # Shared by every replica when the sessions are in Postgres (else a replica 404s another's).
+    owners = session_owners(services.settings, services.consultation)
     auth = [Depends(api_guard(keys, limits))]
     v1 = APIRouter(prefix="/v1", dependencies=auth, responses=_problems(400, 401, 413, 422, 429, 500, 503))
 
