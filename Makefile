@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test test-fast lint bench eval-qa chromium clean
+.PHONY: setup run test test-fast lint bench eval-qa chromium postgresql clean
 
 setup: $(STAMP)
 
@@ -33,7 +33,15 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || { echo "could not install chromium (need root and Debian's package mirror)"; exit 1; }; }
 
-test: setup chromium
+# PostgreSQL server binaries for the shared-sessions tests (tests/fixtures/postgres.py starts a
+# throwaway cluster); Debian keeps initdb/pg_ctl in /usr/lib/postgresql/<ver>/bin.
+postgresql:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian postgresql for the shared-sessions tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	  || echo "could not install postgresql (need root and Debian's package mirror): the shared-sessions tests will skip"; }
+
+test: setup chromium postgresql
 	$(BIN)/python -m pytest -q tests
 
 test-fast: setup
