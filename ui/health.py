@@ -49,28 +49,30 @@ def supervised(probe: HealthProbe, status: SupervisorStatus | None) -> HealthPro
         current = status()
         if current is None:
             return probe()
-        detail = {"supervisor": current.as_dict()}
-        if current.state in RECOVERING:
-            code = current.last_exit_code
-            why = f" after exit code {code}" if code is not None else ""
-            return ComponentHealth(
-                status="error",
-                reason=f"embedded server {current.state}{why} (restarts so far: {current.restarts})",
-                detail=detail,
-            )
-        if current.state == "failed":
-            return ComponentHealth(
-                status="error",
-                reason=f"embedded server failed and is not restarted again: {current.last_error}",
-                detail=detail,
-            )
+        if current.state != "ok":
+            return _described(current)
         result = probe()
-        if result.status == "error" and current.restarts:
-            # Just restarted: the first query can meet a pooled connection to the dead server.
-            result = probe()
-        return result.model_copy(update={"detail": {**result.detail, **detail}})
+        if result.status == "error":
+            later = status()  # it may have died while we probed
+            if later is not None and later.state != "ok":
+                return _described(later)
+            if current.restarts:  # just restarted: a pooled connection to the dead server
+                result = probe()
+        return result.model_copy(update={"detail": {**result.detail, "supervisor": current.as_dict()}})
 
     return checked
+
+
+def _described(current: Any) -> ComponentHealth:
+    """A supervised server that is not up, as its supervisor tells it."""
+    detail = {"supervisor": current.as_dict()}
+    if current.state == "failed":
+        reason = f"embedded server failed and is not restarted again: {current.last_error}"
+    else:
+        code = current.last_exit_code
+        why = f" after exit code {code}" if code is not None else ""
+        reason = f"embedded server {current.state}{why} (restarts so far: {current.restarts})"
+    return ComponentHealth(status="error", reason=reason, detail=detail)
 
 
 def llm_probe(settings: Settings, status: SupervisorStatus | None = None) -> HealthProbe:

@@ -203,6 +203,16 @@ def _kill_tree(pid: int, grace_s: float = 5.0) -> None:
             time.sleep(0.1)
 
 
+def _exiting(pid: int) -> bool:
+    """The kernel is tearing the process down (PF_EXITING): a killed JVM can take a second to
+    release its memory, and its sockets stay open meanwhile."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return True
+    return fields[0] in ("Z", "X") or bool(int(fields[6]) & 0x4)
+
+
 def _proc_state(pid: int) -> str | None:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -356,8 +366,13 @@ class ManagedService:
     def status(self) -> ServiceStatus:
         proc = self.process
         state = self.state
-        if state == "ok" and self.supervised and proc is not None and proc.poll() is not None:
-            state = "restarting"  # dead; its watcher notices within a poll and restarts it
+        if (
+            state == "ok"
+            and self.supervised
+            and proc is not None
+            and (proc.poll() is not None or _exiting(proc.pid))
+        ):
+            state = "restarting"  # dying or dead; its watcher notices within a poll and restarts it
         return ServiceStatus(
             key=self.key,
             name=self.name,
@@ -476,6 +491,13 @@ class ManagedService:
 
     def uptime_s(self) -> float:
         return time.monotonic() - self._started_at if self._started_at else 0.0
+
+    def request_stop(self) -> None:
+        """SIGTERM the child's process group without waiting (``stop`` waits and escalates)."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
 
     def stop(self) -> None:
         self._abort.set()
@@ -600,6 +622,9 @@ class ServiceGroup:
 
     def stop_all(self) -> None:
         self._stopping.set()
+        # Every child gets SIGTERM at once: stopping takes the slowest child's time, not the sum.
+        for service in self.services:
+            service.request_stop()
         while self.services:
             self.services.pop().stop()
         current = threading.current_thread()
