@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
+import sys
 from typing import Annotated
 
 import typer
@@ -54,21 +57,41 @@ def serve(
     # Until uvicorn takes over SIGINT/SIGTERM, a signal stops the children and exits.
     group.install_signal_handlers()
     typer.echo("medkg: starting (first run: the knowledge graph loads once, about a minute)")
+    code = 0
     try:
         with open_app(settings, SERVE, echo=typer.echo, group=group) as assembled:
             app = create_app(assembled.settings, assembled=assembled)
             # A short graceful shutdown: Ctrl-C must stop everything within seconds.
-            config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+            config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
             url = f"http://{server_settings.host}:{server_settings.port}"
             typer.echo(f"medkg is ready: UI {url}/  API {url}/v1  docs {url}/docs  (Ctrl-C stops)")
+            # From here a stop signal only unwinds: the clients (graph driver, sessions) close
+            # first, then the children stop. A child with open client connections takes its
+            # whole stop timeout to go.
+            _exit_on_stop_signals()
             uvicorn.Server(config).run(sockets=[sock])
     except ServiceError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        code = 1
+    except SystemExit as exc:  # Ctrl-C / SIGTERM: the group's handler stopped the children
+        code = exc.code if isinstance(exc.code, int) else 1
     finally:
         sock.close()
         group.stop_all()
         typer.echo("medkg stopped")
+    # Everything is stopped and closed; skip the interpreter's final garbage collection of
+    # the loaded models (seconds on a small machine) so that Ctrl-C returns at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _exit_on_stop_signals() -> None:
+    def _raise(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, _raise)
+    signal.signal(signal.SIGTERM, _raise)
 
 
 def register(app: typer.Typer) -> None:
