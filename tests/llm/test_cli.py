@@ -67,7 +67,7 @@ def test_doctor_names_what_is_missing_and_fails(cli: typer.Typer, tmp_path: Path
     assert rows["python packages"] == "OK"
     assert f"cannot reach the LLM server at http://127.0.0.1:{dead}/v1" in out
     assert "OPENAI_BASE_URL" in out and "NEO4J_URI" in out
-    assert "image analysis disabled" in out and "MEDKG_VISION__MODEL" in out
+    assert "medkg-cxr (shipped" in out  # vision is on by default with the shipped model
     assert "2 required part(s) missing" in out
 
 
@@ -77,8 +77,13 @@ def test_doctor_json_and_vision_hint(cli: typer.Typer, tmp_path: Path) -> None:
     code, out = invoke(cli, ["doctor", "--json"], env)
     checks = {row["component"]: row for row in json.loads(out)}
     assert code == 1
-    assert checks["vision weights"]["status"] == "WARN"
-    assert "MEDKG_VISION__MODEL" in checks["vision weights"]["fix"]
+    assert checks["vision weights"]["status"] == "OK"
+    assert "out of scope" in checks["vision weights"]["detail"]  # the shipped model states its reach
+    missing = tmp_path / "no-such-checkpoint"
+    env_missing = {**env, "MEDKG_VISION__MODEL": str(missing)}
+    _, out_missing = invoke(cli, ["doctor", "--json"], env_missing)
+    vision = {row["component"]: row for row in json.loads(out_missing)}["vision weights"]
+    assert vision["status"] == "MISSING" and "MEDKG_VISION__MODEL" in vision["fix"]
     assert checks["retrieval index"]["status"] == "WARN"
     assert str(tmp_path / "data" / "index") in checks["retrieval index"]["detail"]
     # Nothing configured for the graph: the embedded ArcadeDB with its bundled Java is enough.
