@@ -142,6 +142,7 @@ def test_graph_restart_under_20_concurrent_consultations(served: ServedMedkg) ->
         except Exception as exc:  # collected: every thread's failure is reported
             errors.append(f"{type(exc).__name__}: {exc}")
 
+    restarts_before = _graph_restarts(served)
     threads = [threading.Thread(target=patient, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
@@ -157,6 +158,12 @@ def test_graph_restart_under_20_concurrent_consultations(served: ServedMedkg) ->
         assert texts == sent[i], f"consultation {i}: sent {sent[i]}, recorded {texts}"
     health = served.health() or {}
     assert health["status"] == "ok", health
+    assert _graph_restarts(served) == restarts_before + 1, f"{retried['503']} turns answered 503"
+
+
+def _graph_restarts(served: ServedMedkg) -> int:
+    health = served.health() or {}
+    return int(health["components"]["graph"]["detail"]["supervisor"]["restarts"])
 
 
 def test_kill9_of_serve_leaves_no_orphan_and_restarts(served: ServedMedkg, session: str) -> None:
