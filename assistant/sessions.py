@@ -261,6 +261,6 @@ def _import_postgres() -> tuple[Any, Any, Any]:
     except ImportError as exc:
         raise RuntimeError(
             "MEDKG_SESSIONS__URL points at PostgreSQL but its client packages are missing: "
-            "pip install 'medkg[postgres]' (psycopg[binary,pool] and langgraph-checkpoint-postgres)"
+            "pip install 'psycopg[binary,pool]>=3.3,<3.4' 'langgraph-checkpoint-postgres>=3.2,<4'"
         ) from exc
     return psycopg, psycopg_pool, saver_module
