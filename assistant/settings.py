@@ -37,6 +37,10 @@ def default_llm_threads() -> int:
 class LLMSettings(BaseModel):
     # None means: start the embedded llama.cpp server and use it.
     base_url: str | None = None
+    # More servers with the same model, tried in order when base_url cannot be reached or
+    # answers 5xx (assistant/llm/failover.py); MEDKG_LLM__FALLBACK_URLS='["http://b:8000/v1"]'.
+    fallback_urls: list[str] = Field(default_factory=list)
+    fallback_cooldown_s: float = 30.0
     api_key: SecretStr = SecretStr("not-needed")
     model: str = "smollm2-135m-instruct"
     timeout_s: float = 120.0

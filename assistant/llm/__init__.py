@@ -42,6 +42,20 @@ def create_chat_model(llm: LLMSettings) -> OpenAIChatModel:
             "(or MEDKG_LLM__BASE_URL) to an OpenAI-compatible server, or start the embedded one "
             "(`medkg llm serve`, or assistant.app.open_app, which starts the embedded one)"
         )
+    if llm.fallback_urls:
+        from assistant.llm.failover import FailoverChatModel
+
+        return FailoverChatModel(
+            [llm.base_url, *llm.fallback_urls],
+            cooldown_s=llm.fallback_cooldown_s,
+            model=llm.model,
+            api_key=llm.api_key.get_secret_value(),
+            timeout_s=llm.timeout_s,
+            connect_timeout_s=llm.connect_timeout_s,
+            max_retries=llm.max_retries,
+            temperature=llm.temperature,
+            max_tokens=llm.max_tokens,
+        )
     return OpenAIChatModel(
         base_url=llm.base_url,
         model=llm.model,
