@@ -16,9 +16,9 @@ from assistant.settings import Settings
 from kg import server as graph_server
 
 
-def _http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=1.0) as response:
-        return bool(response.status == 200)
+def _http_ok(url: str, timeout_s: float = 1.0) -> bool:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        return bool(response.status in (200, 204))
 
 
 def run_dir(settings: Settings) -> Path:
@@ -48,6 +48,8 @@ def embedded_llm_service(settings: Settings, port: int | None = None) -> Managed
         ports=[port],
         start_timeout_s=settings.llm.start_timeout_s,
         key="llm",
+        # Generous: a busy llama.cpp still answers /health from its HTTP threads.
+        alive=lambda: _http_ok(f"http://127.0.0.1:{port}/health", timeout_s=5.0),
         pid_file=run_dir(settings) / "llm.pid",
         owner_marker=["assistant.processes.embedded_llm", "--owner", owner],
     )
@@ -87,6 +89,8 @@ def embedded_graph_service(
         env={"MEDKG_GRAPH_SERVER_PASSWORD": settings.graph.password.get_secret_value()},
         start_timeout_s=settings.graph.start_timeout_s,
         key="graph",
+        # Through the JVM's HTTP stack (a hung JVM still accepts TCP connections on Bolt).
+        alive=lambda: _http_ok(f"http://127.0.0.1:{http_port}/api/v1/ready", timeout_s=5.0),
         pid_file=run_dir(settings) / "graph.pid",
         owner_marker=["kg.server", "--root", str(root)],
         prepare=prepare,

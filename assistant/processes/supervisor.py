@@ -15,6 +15,8 @@ What survives what:
 - **a child dying while medkg runs**: ``ServiceGroup`` watches each one from its own thread and
   restarts it on the same ports with exponential backoff (0.5 s doubling to 8 s) and a budget
   (5 restarts per 5 minutes, then ``failed``). ``ServiceGroup.status()`` says where each stands.
+- **a child hanging** (alive, not answering): with a liveness check, three missed checks
+  10 s apart and it is killed, then restarted like a dead one.
 """
 
 from __future__ import annotations
@@ -333,6 +335,9 @@ class ManagedService:
         owner_marker: Sequence[str] = (),
         prepare: Callable[[], None] | None = None,
         restart: RestartPolicy | None = None,
+        alive: Callable[[], bool] | None = None,
+        liveness_every_s: float = 10.0,
+        liveness_failures: int = 3,
     ) -> None:
         self.name = name
         self.key = key or name
@@ -348,6 +353,11 @@ class ManagedService:
         self.owner_marker = list(owner_marker)
         self.prepare = prepare  # before each start (e.g. remove a ready file a killed child left)
         self.restart_policy = restart or RestartPolicy()
+        # Liveness (supervised only): a child that is up but stops answering this check
+        # ``liveness_failures`` times in a row, ``liveness_every_s`` apart, is killed and restarted.
+        self.alive = alive
+        self.liveness_every_s = liveness_every_s
+        self.liveness_failures = liveness_failures
         self.process: subprocess.Popen[bytes] | None = None
         self.supervised = False  # set by a supervising ServiceGroup: a death means a restart
         self.state: ServiceState = "stopped"
@@ -492,6 +502,14 @@ class ManagedService:
     def uptime_s(self) -> float:
         return time.monotonic() - self._started_at if self._started_at else 0.0
 
+    def kill(self) -> None:
+        """SIGKILL the child's process group (a hung child); its watcher restarts it."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
     def request_stop(self) -> None:
         """SIGTERM the child's process group without waiting (``stop`` waits and escalates)."""
         proc = self.process
@@ -578,13 +596,34 @@ class ServiceGroup:
     def status(self) -> dict[str, ServiceStatus]:
         return {s.key: s.status() for s in self.services}
 
+    def _hung(self, service: ManagedService, misses: list[float]) -> bool:
+        """True once the child has failed its liveness check often enough: it is then killed."""
+        now = time.monotonic()
+        if service.alive is None or service.state != "ok" or now - misses[0] < service.liveness_every_s:
+            return False
+        misses[0] = now
+        try:
+            answered = service.alive()
+        except Exception:
+            answered = False
+        misses[1] = 0 if answered else misses[1] + 1
+        if misses[1] < service.liveness_failures:
+            return False
+        misses[1] = 0
+        service.last_error = f"did not answer {service.liveness_failures} liveness checks; killed"
+        log.error("%s %s", service.name, service.last_error)
+        service.kill()
+        return True
+
     def _watch(self, service: ManagedService) -> None:
         policy = service.restart_policy
         crashes: deque[float] = deque()
         attempt = 0
+        liveness = [time.monotonic(), 0.0]  # last check, consecutive misses
         while not self._stopping.wait(self.poll_s):
             code = service.exited()
             if code is None:
+                self._hung(service, liveness)
                 continue
             service.last_exit_code = code
             if service.uptime_s() >= policy.stable_after_s:

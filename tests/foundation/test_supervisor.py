@@ -188,6 +188,42 @@ def test_a_dead_child_reads_restarting_before_its_watcher_polls(tmp_path: Path) 
         assert group.status()["d"].state == "restarting"
 
 
+def test_a_hung_child_is_killed_and_restarted(tmp_path: Path) -> None:
+    port = free_port()
+    service = ManagedService(
+        "http",
+        _python_http(port),
+        ready=lambda: port_accepts(port),
+        log_path=tmp_path / "h.log",
+        ports=[port],
+        key="h",
+        restart=RestartPolicy(initial_delay_s=0.05),
+        alive=lambda: port_accepts(port, timeout=0.2) and _http_get_ok(port),
+        liveness_every_s=0.2,
+        liveness_failures=2,
+    )
+    with ServiceGroup(poll_s=0.05) as group:
+        group.start(service)
+        assert service.process is not None
+        hung = service.process.pid
+        os.kill(hung, signal.SIGSTOP)  # alive, answering nothing
+        assert _wait_until(
+            lambda: group.status()["h"].restarts == 1 and group.status()["h"].state == "ok", 15
+        )
+        assert not _alive(hung)
+        assert _http_get_ok(port)
+
+
+def _http_get_ok(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=0.5) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def test_restart_budget_ends_in_failed(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "import time; time.sleep(0.3)"]
     policy = RestartPolicy(initial_delay_s=0.05, max_delay_s=0.1, max_restarts=2, window_s=60)
