@@ -25,6 +25,18 @@ class DraftReportService:
         self._bank: Any | None = report_bank
         self._bank_lock = threading.Lock()
 
+    @property
+    def reach(self) -> str:
+        """What the image model can and cannot see, in words for the report tab."""
+        from vlm.cxr import REACH, cxr_scorer_for
+
+        if cxr_scorer_for(self.encoder) is not None:
+            return REACH + "; other kinds of images (adult films, CT, photos) are refused as out of scope."
+        return (
+            "a zero-shot open_clip model: chest X-ray findings are scored by their similarity to text "
+            "labels, and its accuracy on your images has not been measured here."
+        )
+
     def report_bank(self) -> Any:
         with self._bank_lock:
             if self._bank is None:
@@ -70,6 +82,7 @@ class DisabledReportService:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+        self.reach = reason
 
     def draft(self, image: bytes, indication: str) -> BaseModel:
         raise ReportUnavailableError(self.reason)

@@ -133,3 +133,18 @@ def test_yes_no_buttons_only_for_a_yes_or_no_question(choices: list[str], shown:
     outputs = _turn_outputs([], "s", result)
     assert outputs[YES] == outputs[NO] == {"__type__": "update", "visible": shown}
     assert _turn_outputs([], None, None)[YES] == {"__type__": "update", "visible": False}
+
+
+def test_a_server_restarting_keeps_the_message_to_send_again(
+    callbacks: ConsultationCallbacks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.outages import DependencyUnavailableError
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise DependencyUnavailableError("graph", "The knowledge graph is restarting.")
+
+    monkeypatch.setattr(callbacks.services.consultation, "start", down)
+    with pytest.warns(UserWarning, match="graph is restarting"):
+        outputs = submit(callbacks, "fever and a cough")
+    assert outputs[0] == {"__type__": "update"}  # the typed text is left in the box
+    assert outputs[2] is None  # no session was opened

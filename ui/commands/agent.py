@@ -46,6 +46,7 @@ def chat(
     """Chat with the diagnostic assistant on the configured or embedded servers."""
     from assistant.app import Needs, open_app
     from assistant.contracts import SessionNotFoundError
+    from assistant.outages import DependencyUnavailableError
     from assistant.settings import load_settings
 
     def echo(text: str) -> None:
@@ -96,10 +97,14 @@ def chat(
                 target.write_text(json.dumps(consultation.export(session_id), indent=2))
                 typer.echo(f"exported to {target}")
                 continue
-            if result is not None and result.follow_up is not None:
-                result = consultation.answer(session_id, line)
-            else:
-                result = consultation.send(session_id, line)
+            try:
+                if result is not None and result.follow_up is not None:
+                    result = consultation.answer(session_id, line)
+                else:
+                    result = consultation.send(session_id, line)
+            except DependencyUnavailableError as exc:  # nothing was recorded
+                typer.echo(f"{exc.detail} Send it again in a few seconds.", err=True)
+                continue
             _print_turn(result)
 
 

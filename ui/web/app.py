@@ -23,6 +23,7 @@ import gradio as gr
 from pydantic import BaseModel
 
 from assistant.contracts import TurnResult
+from assistant.outages import DependencyUnavailableError
 from assistant.safety import DISCLAIMER
 from ui.api.images import SUPPORTED, ImageTooLargeError, VisionLimits, check_decoded_size, sniff_image_kind
 from ui.api.models import MAX_INDICATION_CHARS, MAX_MESSAGE_CHARS
@@ -191,6 +192,9 @@ class ConsultationCallbacks:
         except (ImageError, VisionUnavailableError) as exc:
             gr.Warning(f"The image could not be used: {exc}")
             return (gr.update(), *_turn_outputs(history, session_id, previous))
+        except DependencyUnavailableError as exc:  # nothing was recorded: the text stays to resend
+            gr.Warning(f"{exc.detail} Please send it again in a few seconds.")
+            return (gr.update(), *_turn_outputs(history, session_id, previous))
         if text:
             history.append({"role": "user", "content": text})
         if image is not None:
@@ -212,7 +216,11 @@ class ConsultationCallbacks:
             gr.Warning("There is no question to answer.")
             return _turn_outputs(history, session_id, previous)
         progress(0.1, desc="Updating the differential…")
-        result = self._consultation().answer(session_id, answer)
+        try:
+            result = self._consultation().answer(session_id, answer)
+        except DependencyUnavailableError as exc:
+            gr.Warning(f"{exc.detail} Please answer again in a few seconds.")
+            return _turn_outputs(history, session_id, previous)
         history.append({"role": "user", "content": answer})
         history.append({"role": "assistant", "content": assistant_message(result)})
         return _turn_outputs(history, session_id, result)
@@ -379,6 +387,8 @@ def build_blocks(services: AppServices) -> gr.Blocks:
                     )
                     draft_button = gr.Button("Draft report", variant="primary", elem_id="report-draft-button")
                     report_status = gr.Markdown("", elem_id="report-status")
+                    reach = getattr(services.reports, "reach", "no image model is configured")
+                    gr.Markdown(f"**What the image model can see:** {reach}", elem_id="report-reach")
                 with gr.Column():
                     draft_box = gr.Textbox(
                         label="Draft (editable)", lines=14, interactive=True, elem_id="report-draft"
