@@ -139,3 +139,27 @@ def test_consultation_continues_on_another_store(
     # The evaluations' ":memory:" stays SQLite even when Postgres is configured.
     with Consultation(fake_runtime_factory(), settings, options=NO_LLM, sessions_path=":memory:") as ev:
         assert isinstance(ev.sessions, SqliteSessions)
+
+
+def test_api_answers_409_while_another_replica_holds_the_turn(
+    tmp_path: Path, postgres_url: str, fake_runtime_factory: Callable[..., Any]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from ui.server import create_app
+
+    settings = pg_settings(tmp_path, postgres_url, lock_timeout_s=0.5)
+    with Consultation(fake_runtime_factory(), settings, options=NO_LLM) as replica:
+        sid = replica.start("I have a fever").session_id
+        app = create_app(settings, consultation=replica, with_ui=False)
+        with PostgresSessions(postgres_url) as other, other.lock(sid), TestClient(app) as client:
+            r = client.post(f"/v1/consultations/{sid}/messages", json={"text": "and a cough"})
+        assert r.status_code == 409 and r.headers["Retry-After"] == "5"
+        assert r.json()["type"].endswith("consultation-busy")
+        # Nothing of the refused message was recorded; the next one goes through.
+        assert [e.text for e in replica.state(sid).transcript if e.role == "patient"] == ["I have a fever"]
+        with TestClient(app) as client:
+            assert (
+                client.post(f"/v1/consultations/{sid}/messages", json={"text": "and a cough"}).status_code
+                == 200
+            )
