@@ -355,7 +355,7 @@ def test_healthz_reports_each_component(api_app_factory: Any, ui_settings: Setti
 
 
 def test_llm_probe_reports_unreachable_server(ui_settings: Settings) -> None:
-    from assistant.supervisor import free_port
+    from assistant.processes.supervisor import free_port
     from ui.health import llm_probe
 
     llm = ui_settings.llm.model_copy(update={"base_url": f"http://127.0.0.1:{free_port()}/v1"})
