@@ -1,6 +1,6 @@
 """The one place that assembles medkg from settings: ``open_app(settings, needs) -> App``.
 
-Every entry point (``medkg serve``, ``medkg agent``, both evaluations, the benchmarks, the
+Every entry point (``medkg serve``, ``medkg chat``, both evaluations, the benchmarks, the
 tests over the real stack) asks for what it needs and gets it started in one order:
 
     embedded servers the settings leave unconfigured -> graph loaded or refreshed ->
@@ -43,7 +43,7 @@ IndexNeed = Literal["none", "load", "background"]
 
 
 def quiet(_: str) -> None:
-    """The default echo: start-up lines go to the log only."""
+    """The default echo: no start-up lines (the CLI passes its own printer)."""
 
 
 class Needs(BaseModel):
