@@ -32,9 +32,11 @@ MAX_QUESTION_CHARS = 200
 def _extraction_schema(ids: Sequence[str]) -> type[BaseModel]:
     allowed: Any = Literal[tuple(ids)]  # type: ignore[valid-type]
     item = create_model("MentionedFinding", id=(allowed, ...))
+    # At most one item per candidate: a grammar-constrained small model otherwise repeats the
+    # same id until the token budget cuts the JSON (then a repair call fails the same way).
     return create_model(
         "MentionedFindings",
-        findings=(list[item], Field(default_factory=list)),  # type: ignore[valid-type]
+        findings=(list[item], Field(default_factory=list, max_length=len(ids))),  # type: ignore[valid-type]
     )
 
 
