@@ -37,6 +37,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, computed_field, model_validator
 
+from assistant.agent.render import percent
 from assistant.llm.base import ChatMessage, ChatModel, LLMError
 from assistant.untrusted import guard_untrusted
 from prompts import load_prompt
@@ -498,21 +499,21 @@ def cxr_template_sections(evidence: ImageEvidence) -> tuple[str, str]:
     share = max(bacterial, viral) / pneumonia if pneumonia > 0 else 0.5
     if pneumonia >= evidence.threshold:
         findings = (
-            f"Appearance suggestive of pneumonia on automated analysis (probability {_pct(pneumonia)}); "
+            f"Appearance suggestive of pneumonia on automated analysis (probability {percent(pneumonia)}); "
             f"the pattern favours {pattern} over {'viral' if pattern == 'bacterial' else 'bacterial'} "
-            f"({_pct(share)} {pattern})."
+            f"({percent(share)} {pattern})."
         )
         impression = (
             f"Automated analysis suggests pneumonia, {pattern} pattern more likely. "
             "Radiologist review required."
         )
     elif pneumonia >= evidence.possible_threshold:
-        findings = f"Possible pneumonia, uncertain (probability {_pct(pneumonia)})."
+        findings = f"Possible pneumonia, uncertain (probability {percent(pneumonia)})."
         impression = (
             "No confident abnormality; possible pneumonia cannot be excluded. Radiologist review required."
         )
     else:
-        findings = f"No pneumonia on automated analysis (probability of pneumonia {_pct(pneumonia)})."
+        findings = f"No pneumonia on automated analysis (probability of pneumonia {percent(pneumonia)})."
         impression = "No pneumonia detected on automated analysis. Radiologist review required."
     return findings, impression
 
@@ -664,12 +665,3 @@ def to_fhir(
         resource["subject"] = {"reference": subject_reference}
     validated = DiagnosticReport.model_validate(resource)
     return dict(validated.model_dump(mode="json", exclude_none=True))
-
-
-def _pct(p: float) -> str:
-    """A model probability in words a reader will not take as certainty: never 0% or 100%."""
-    if p >= 0.995:
-        return ">99%"
-    if p < 0.005:
-        return "<1%"
-    return f"{p:.0%}"

@@ -83,6 +83,7 @@ def how_often(p: float) -> str:
 
 
 def percent(p: float) -> str:
+    """A probability a reader will not take as certainty: never 0% or 100%."""
     if p >= 0.995:
         return ">99%"
     if p < 0.005:
