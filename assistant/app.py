@@ -127,7 +127,6 @@ class App:
     def _sync_retriever(self) -> None:
         if self.context is not None:
             self.context.retriever = self.retriever
-            self.context.retriever_disabled_reason = self.disabled.get("retriever")
 
     def wait_for_index(self, timeout_s: float | None = None) -> bool:
         """True once no background index build is running."""
@@ -317,7 +316,6 @@ def _agent_context(app: App) -> AgentContext:
         chat_model=TrackedChatModel(app.require_chat_model()),
         graph=app.require_graph(),
         retriever=app.retriever,
-        retriever_disabled_reason=app.disabled.get("retriever"),
         image_analyzer=app.image_analyzer,
         image_disabled_reason=app.disabled.get("vision"),
         embedder_factory=lambda: minilm_embedder(model_name),

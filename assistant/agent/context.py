@@ -51,7 +51,6 @@ class AgentContext:
     image_disabled_reason: str | None = "no image model is configured (settings.vision.model)"
     embedder_factory: Callable[[], Embedder | None] | None = None
     cache_dir: Path | None = None
-    retriever_disabled_reason: str | None = None
     _lexicon: FindingLexicon | None = field(default=None, init=False, repr=False)
     _disease_names: DiseaseNameIndex | None = field(default=None, init=False, repr=False)
     _embedder: Embedder | None = field(default=None, init=False, repr=False)
