@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from assistant.agent.context import AgentContext
 from assistant.app import GRAPH_ONLY, Needs, open_app
 from assistant.settings import Settings
 from eval.ddx.metrics import DEFAULT_CUTOFF
@@ -18,6 +18,9 @@ from kg.ddxplus.mapping import DiseaseMapper
 from kg.ddxplus.records import read_patients
 from kg.models import StopRule
 from kg.store import GraphStore
+
+if TYPE_CHECKING:  # the agent context (numpy, the text core, imaging) is a type here only
+    from assistant.agent.context import AgentContext
 
 DEFAULT_POLICIES = ("full", "baseline", "random", "none")
 
